@@ -1,0 +1,223 @@
+//! Calls: requests that wait for an answer, and the refs that tie an answer
+//! to its caller.
+//!
+//! A call registers a [`PendingCall`] under a fresh 128-bit [`RefId`], puts
+//! the request in the callee's mailbox and parks the caller until one of
+//! these happens:
+//!
+//! - an answer arrives for that ref *from the addressed caller's point of
+//!   view*: `send-response` must name both the caller's pid and the ref, so
+//!   a forged or stale ref cannot touch anyone else's call;
+//! - the callee ends (trap, `stop`, kill): every call it still owes gets
+//!   `terminated(reason)` at once instead of waiting for the timeout;
+//! - the deadline passes: the caller gets `timeout`, the entry is removed,
+//!   and a late answer is dropped and counted, never confused with a later
+//!   call (the next call has a new ref).
+//!
+//! Only the calling actor waits: its import future is pending, so its fiber
+//! is suspended and the thread runs other actors.
+//!
+//! A call to oneself, or one that would close a cycle of actors waiting on
+//! each other (A→B→A, A→B→C→A), is refused at once with `not-allowed`: each
+//! process publishes whom it is waiting on, and the caller walks that chain
+//! before it parks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::sync::oneshot;
+
+use crate::error::DeliveryError;
+use crate::mailbox::Envelope;
+use crate::node::NodeInner;
+use crate::pid::{now_ms, Address, Pid, Ref, RefId};
+use crate::process::{ActorState, Process};
+
+/// What a caller finally gets.
+pub(crate) type CallResult = Result<Vec<u8>, DeliveryError>;
+
+/// Longest chain of waiting actors walked when looking for a cycle.
+const MAX_WAIT_CHAIN: usize = 256;
+
+/// A call that has not been answered yet.
+struct PendingCall {
+    caller: Pid,
+    /// The process that owes the answer.
+    callee: Arc<Process>,
+    tx: oneshot::Sender<CallResult>,
+}
+
+/// The table of pending calls of one node.
+#[derive(Default)]
+pub(crate) struct Calls {
+    pending: DashMap<RefId, PendingCall>,
+    /// Answers that came after their caller had stopped waiting.
+    late: AtomicU64,
+}
+
+impl Calls {
+    fn open(&self, r: RefId, caller: Pid, callee: Arc<Process>) -> oneshot::Receiver<CallResult> {
+        let (tx, rx) = oneshot::channel();
+        self.pending.insert(r, PendingCall { caller, callee, tx });
+        rx
+    }
+
+    /// Removes a call that will not be answered through the table.
+    fn close(&self, r: RefId) {
+        if let Some((_, p)) = self.pending.remove(&r) {
+            p.callee.settle(r);
+        }
+    }
+
+    /// Delivers an answer to `caller`'s call `r`. The pair must match a
+    /// pending call, or the answer is refused with `response-ignored`.
+    pub(crate) fn answer(&self, caller: &Pid, r: RefId, result: CallResult) -> Result<(), DeliveryError> {
+        match self.pending.remove_if(&r, |_, p| p.caller == *caller) {
+            Some((_, p)) => {
+                p.callee.settle(r);
+                p.tx.send(result).map_err(|_| DeliveryError::ResponseIgnored)
+            }
+            None => {
+                self.late.fetch_add(1, Ordering::Relaxed);
+                Err(DeliveryError::ResponseIgnored)
+            }
+        }
+    }
+
+    /// Fails the call `r` (its callee ended).
+    pub(crate) fn fail(&self, r: RefId, error: DeliveryError) {
+        if let Some((_, p)) = self.pending.remove(&r) {
+            let _ = p.tx.send(Err(error));
+        }
+    }
+
+    /// True while the caller behind `r` is still waiting.
+    pub(crate) fn is_alive(&self, r: &Ref) -> bool {
+        now_ms() < r.deadline_ms && self.pending.contains_key(&r.id)
+    }
+
+    /// Answers that arrived after their caller gave up.
+    pub(crate) fn late_answers(&self) -> u64 {
+        self.late.load(Ordering::Relaxed)
+    }
+}
+
+/// Removes the pending entry however the wait ends, including when the
+/// caller's task is dropped mid-call (its actor was killed).
+struct OpenCall<'a> {
+    calls: &'a Calls,
+    r: RefId,
+}
+
+impl Drop for OpenCall<'_> {
+    fn drop(&mut self) {
+        self.calls.close(self.r);
+    }
+}
+
+/// Marks an actor as waiting on another for as long as it lives.
+struct Waiting<'a> {
+    me: &'a Process,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.me.waiting_on.store(0, Ordering::SeqCst);
+        self.me.set_state(ActorState::Running);
+    }
+}
+
+impl NodeInner {
+    /// Sends a request from `from` (running as `me`, if it is an actor of
+    /// this node) and waits for the answer.
+    pub(crate) async fn call(
+        &self,
+        from: &Pid,
+        me: Option<&Process>,
+        to: &Address,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> CallResult {
+        self.check_size(payload.len())?;
+        let timeout = timeout.unwrap_or(self.config.call_timeout);
+        let target = self.resolve(to)?;
+        let _waiting = match me {
+            Some(me) => Some(self.enter_wait(me, &target)?),
+            None => None,
+        };
+        let r = Ref::new(timeout);
+        let rx = self.calls.open(r.id, from.clone(), target.clone());
+        let _open = OpenCall {
+            calls: &self.calls,
+            r: r.id,
+        };
+        if !target.owe(r.id) {
+            return Err(DeliveryError::UnknownProcess);
+        }
+        target.mailbox.push(Envelope::Call {
+            from: from.clone(),
+            r,
+            payload,
+        })?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(DeliveryError::Terminated(
+                "the call was dropped by the host".to_string(),
+            )),
+            Err(_) => Err(DeliveryError::Timeout),
+        }
+    }
+
+    /// Publishes that `me` waits on `target`, unless that would wait on
+    /// itself or close a cycle.
+    fn enter_wait<'a>(&self, me: &'a Process, target: &Process) -> Result<Waiting<'a>, DeliveryError> {
+        if target.pid == me.pid {
+            return Err(DeliveryError::NotAllowed(format!(
+                "{} called itself; an actor handles one message at a time, so it can never answer its own call",
+                me.pid
+            )));
+        }
+        // Publish first, then walk: of two actors that call each other at
+        // the same moment, at least one sees the cycle.
+        me.waiting_on.store(target.pid.id, Ordering::SeqCst);
+        let waiting = Waiting { me };
+        let mut chain = vec![target.pid.to_string()];
+        let mut cur = target.pid.id;
+        for _ in 0..MAX_WAIT_CHAIN {
+            let next = match self.processes.get(&cur) {
+                Some(p) => p.waiting_on.load(Ordering::SeqCst),
+                None => 0,
+            };
+            if next == 0 {
+                break;
+            }
+            if next == me.pid.id {
+                return Err(DeliveryError::NotAllowed(format!(
+                    "call cycle: {} -> {} -> {}; the call would deadlock",
+                    me.pid,
+                    chain.join(" -> "),
+                    me.pid
+                )));
+            }
+            chain.push(format!("<{}.{}>", self.pid_node(), next));
+            cur = next;
+        }
+        me.set_state(ActorState::WaitingOnCall);
+        Ok(waiting)
+    }
+
+    /// Answers `caller`'s call `r`, from wherever the answer comes.
+    pub(crate) fn respond(&self, caller: &Pid, r: &Ref, result: CallResult) -> Result<(), DeliveryError> {
+        self.check_local(caller)?;
+        if let Ok(payload) = &result {
+            if let Err(too_large) = self.check_size(payload.len()) {
+                // The caller learns why no answer comes, and so does the responder.
+                self.calls.answer(caller, r.id, Err(too_large.clone()))?;
+                return Err(too_large);
+            }
+        }
+        self.calls.answer(caller, r.id, result)
+    }
+}

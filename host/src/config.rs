@@ -1,0 +1,55 @@
+//! Host-wide settings and their defaults.
+//!
+//! Every limit here has a default that is stated in its doc comment and in
+//! the README, so an operator knows what an actor gets without reading code.
+
+use std::time::Duration;
+
+/// Default capacity of an actor's mailbox, in messages.
+pub const DEFAULT_MAILBOX_CAPACITY: usize = 1024;
+/// Default time a caller waits for an answer.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default largest payload a message, request or response may carry.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Default linear-memory limit per actor.
+pub const DEFAULT_MEMORY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+/// Interval of the epoch ticker: a running guest yields to other actors at
+/// least this often.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Default CPU budget of one message, in epoch ticks (so 10 ms each).
+pub const DEFAULT_CPU_BUDGET_TICKS: u64 = 500;
+
+/// Settings of a [`Node`](crate::Node).
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The node's name; it appears in every pid the node hands out.
+    pub node_name: String,
+    /// Messages an actor's mailbox holds before senders get `mailbox-full`.
+    /// Default [`DEFAULT_MAILBOX_CAPACITY`] (1024).
+    pub mailbox_capacity: usize,
+    /// How long a call waits for its answer unless the caller says otherwise.
+    /// Default [`DEFAULT_CALL_TIMEOUT`] (5 s).
+    pub call_timeout: Duration,
+    /// The largest payload accepted; larger ones get `payload-too-large`.
+    /// Default [`DEFAULT_MAX_MESSAGE_BYTES`] (1 MiB).
+    pub max_message_bytes: usize,
+    /// Linear memory an actor may grow to. Default
+    /// [`DEFAULT_MEMORY_LIMIT_BYTES`] (64 MiB).
+    pub memory_limit_bytes: usize,
+    /// CPU time one message may take, in ticks of [`EPOCH_TICK`]; past it the
+    /// handler traps. Default [`DEFAULT_CPU_BUDGET_TICKS`] (500 ticks = 5 s).
+    pub cpu_budget_ticks: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            node_name: "local".to_string(),
+            mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            memory_limit_bytes: DEFAULT_MEMORY_LIMIT_BYTES,
+            cpu_budget_ticks: DEFAULT_CPU_BUDGET_TICKS,
+        }
+    }
+}

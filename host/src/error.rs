@@ -1,0 +1,132 @@
+//! The errors of the host library.
+//!
+//! [`DeliveryError`] is the host form of the WIT `delivery-error`: it is
+//! what a sender or caller learns, and it crosses into guests unchanged.
+//! The others describe failures of loading, spawning and naming.
+
+use std::path::PathBuf;
+
+use crate::pid::Pid;
+
+/// Why a message or call did not get through.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// No live process has that pid or name.
+    #[error("unknown process: no live actor has that pid or name")]
+    UnknownProcess,
+    /// The recipient's mailbox is at capacity; nothing was enqueued.
+    #[error("mailbox full: the recipient is not keeping up; nothing was enqueued")]
+    MailboxFull,
+    /// No answer (or acknowledgement) in time.
+    #[error("timeout: no answer in time")]
+    Timeout,
+    /// The recipient's node cannot be reached.
+    #[error("no connection to the recipient's node")]
+    NoConnection,
+    /// A response arrived for a call whose caller had stopped waiting.
+    #[error("response ignored: the caller is no longer waiting")]
+    ResponseIgnored,
+    /// The callee ended before answering.
+    #[error("terminated: the callee ended before answering ({0})")]
+    Terminated(String),
+    /// The callee answered with an error.
+    #[error("remote error: {0}")]
+    Remote(String),
+    /// The host refused the operation.
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
+    /// The payload is over the host's limit (in bytes).
+    #[error("payload too large: the limit is {0} bytes")]
+    PayloadTooLarge(u32),
+}
+
+impl DeliveryError {
+    /// A short stable name for the kind of error (metrics, HTTP, CLI).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DeliveryError::UnknownProcess => "unknown-process",
+            DeliveryError::MailboxFull => "mailbox-full",
+            DeliveryError::Timeout => "timeout",
+            DeliveryError::NoConnection => "no-connection",
+            DeliveryError::ResponseIgnored => "response-ignored",
+            DeliveryError::Terminated(_) => "terminated",
+            DeliveryError::Remote(_) => "remote",
+            DeliveryError::NotAllowed(_) => "not-allowed",
+            DeliveryError::PayloadTooLarge(_) => "payload-too-large",
+        }
+    }
+}
+
+/// Why a behaviour could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not WebAssembly at all.
+    #[error("{what} is not a WebAssembly file (it does not start with the `\\0asm` magic); build actors with `scripts/build-guests` or `cargo build --target wasm32-wasip2`")]
+    NotWasm {
+        /// The file or behaviour name.
+        what: String,
+    },
+    /// A core module where a component was expected.
+    #[error("{what} is a core WebAssembly module, not a component; build it for `wasm32-wasip2` against the wactor guest SDK (wactor-guest) so it exports the `wactor:actor/actor` world")]
+    CoreModule {
+        /// The file or behaviour name.
+        what: String,
+    },
+    /// The component did not compile.
+    #[error("{what} failed to compile: {reason}")]
+    Compile {
+        /// The file or behaviour name.
+        what: String,
+        /// The compiler's message.
+        reason: String,
+    },
+    /// The component does not fit the `actor` world.
+    #[error("{what} does not implement the wactor:actor@0.1.0 `actor` world: {reason}; build it with the wactor guest SDK (wactor-guest) and `wactor_guest::export_actor!`")]
+    WrongWorld {
+        /// The file or behaviour name.
+        what: String,
+        /// What did not fit.
+        reason: String,
+    },
+    /// The file name is not a usable behaviour name.
+    #[error("{path}: {reason}")]
+    BadName {
+        /// The file.
+        path: PathBuf,
+        /// Why the name is unusable.
+        reason: String,
+    },
+}
+
+/// Why `spawn` failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpawnError {
+    /// No behaviour of that name is loaded.
+    #[error("unknown behaviour `{0}`: no such .wasm is loaded")]
+    UnknownBehaviour(String),
+    /// A limit on live actors was reached.
+    #[error("spawn limit reached: {0}")]
+    LimitReached(String),
+    /// The new actor's `init` failed or trapped.
+    #[error("init failed: {0}")]
+    InitFailed(String),
+}
+
+/// Why `register` failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    /// Another live process holds the name.
+    #[error("the name is taken by {0}")]
+    Taken(Pid),
+    /// The name is not acceptable.
+    #[error("invalid name: {0}")]
+    Invalid(String),
+}

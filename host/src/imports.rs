@@ -1,0 +1,136 @@
+//! The `host` imports: what a guest can ask of its host.
+//!
+//! Each function acts on behalf of the calling actor (`self.me`) and
+//! delegates to the node; this file only converts between WIT types and
+//! the library's, so every behaviour is defined once, in the module named
+//! after its concept (routing, calls, names, timers, important delivery).
+
+use std::time::Duration;
+
+use wasmtime::Result;
+
+use crate::actor::ActorData;
+use crate::bindings::{wit, Host};
+use crate::error::DeliveryError;
+use crate::pid::Pid;
+
+/// Longest guest log line kept; the rest is cut.
+const MAX_LOG_LINE: usize = 16 * 1024;
+
+type Delivered<T> = Result<std::result::Result<T, wit::DeliveryError>>;
+
+fn delivered<T>(r: std::result::Result<T, DeliveryError>) -> Delivered<T> {
+    Ok(r.map_err(Into::into))
+}
+
+fn ms(timeout_ms: Option<u32>) -> Option<Duration> {
+    timeout_ms.map(|ms| Duration::from_millis(ms.into()))
+}
+
+impl wit::Host for ActorData {}
+
+impl Host for ActorData {
+    async fn self_(&mut self) -> Result<wit::Pid> {
+        Ok((&self.me.pid).into())
+    }
+
+    async fn send(&mut self, to: wit::Address, message: Vec<u8>) -> Delivered<()> {
+        delivered(self.node.send(&self.me.pid, &to.into(), message))
+    }
+
+    async fn call(&mut self, to: wit::Address, request: Vec<u8>, timeout_ms: Option<u32>) -> Delivered<Vec<u8>> {
+        let r = self
+            .node
+            .call(&self.me.pid, Some(&self.me), &to.into(), request, ms(timeout_ms))
+            .await;
+        delivered(r)
+    }
+
+    async fn send_response(&mut self, to: wit::Pid, r: wit::Ref, response: Vec<u8>) -> Delivered<()> {
+        delivered(self.node.respond(&Pid::from(to), &r.into(), Ok(response)))
+    }
+
+    async fn send_response_error(&mut self, to: wit::Pid, r: wit::Ref, error: String) -> Delivered<()> {
+        if let Err(e) = self.node.check_size(error.len()) {
+            return delivered(Err(e));
+        }
+        delivered(self.node.respond(&Pid::from(to), &r.into(), Err(DeliveryError::Remote(error))))
+    }
+
+    async fn ref_is_alive(&mut self, r: wit::Ref) -> Result<bool> {
+        Ok(self.node.calls.is_alive(&r.into()))
+    }
+
+    async fn send_after(&mut self, to: wit::Address, message: Vec<u8>, delay_ms: u32) -> Result<u64> {
+        if let Err(e) = self.node.check_size(message.len()) {
+            // `send-after` has no error channel: say why nothing will come.
+            tracing::warn!(error = %e, "send-after refused");
+            return Ok(0);
+        }
+        let delay = Duration::from_millis(delay_ms.into());
+        Ok(self.node.send_after(self.me.pid.clone(), to.into(), message, delay))
+    }
+
+    async fn cancel_timer(&mut self, t: u64) -> Result<bool> {
+        Ok(self.node.cancel_timer(t))
+    }
+
+    async fn spawn(&mut self, behaviour: String, args: Vec<u8>) -> Result<std::result::Result<wit::Pid, wit::SpawnError>> {
+        let r = self.node.spawn(&behaviour, args).await;
+        Ok(r.map(|p| (&p).into()).map_err(Into::into))
+    }
+
+    async fn register(&mut self, name: String) -> Result<std::result::Result<(), wit::RegisterError>> {
+        Ok(self.node.register_name(&name, &self.me).map_err(Into::into))
+    }
+
+    async fn unregister(&mut self, name: String) -> Result<bool> {
+        Ok(self.node.unregister_name(&name, &self.me))
+    }
+
+    async fn whereis(&mut self, name: String) -> Result<Option<wit::Pid>> {
+        Ok(self.node.whereis(&name).map(|p| (&p).into()))
+    }
+
+    async fn log(&mut self, level: wit::Level, mut message: String) -> Result<()> {
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        let actor = &self.me.behaviour;
+        let pid = &self.me.pid;
+        match level {
+            wit::Level::Trace => tracing::trace!(target: "wactor::guest", %actor, %pid, "{message}"),
+            wit::Level::Debug => tracing::debug!(target: "wactor::guest", %actor, %pid, "{message}"),
+            wit::Level::Info => tracing::info!(target: "wactor::guest", %actor, %pid, "{message}"),
+            wit::Level::Warn => tracing::warn!(target: "wactor::guest", %actor, %pid, "{message}"),
+            wit::Level::Error => tracing::error!(target: "wactor::guest", %actor, %pid, "{message}"),
+        }
+        Ok(())
+    }
+
+    // Important delivery. On one node a plain send already reports every
+    // failure at once (unknown process, full mailbox), and a local answer is
+    // known to be taken or refused when `respond` returns, so important and
+    // plain delivery coincide. Across hosts they will not: see the crate docs.
+
+    async fn send_important(&mut self, to: wit::Address, message: Vec<u8>) -> Delivered<()> {
+        self.send(to, message).await
+    }
+
+    async fn call_important(&mut self, to: wit::Address, request: Vec<u8>, timeout_ms: Option<u32>) -> Delivered<Vec<u8>> {
+        self.call(to, request, timeout_ms).await
+    }
+
+    async fn send_response_important(&mut self, to: wit::Pid, r: wit::Ref, response: Vec<u8>) -> Delivered<()> {
+        self.send_response(to, r, response).await
+    }
+
+    async fn set_important_delivery(&mut self, on: bool) -> Result<()> {
+        self.important = on;
+        Ok(())
+    }
+}

@@ -1,0 +1,55 @@
+//! Mailboxes: what an actor receives, and the bounded queue that holds it.
+//!
+//! A mailbox is a bounded multi-producer queue. Enqueueing never waits: a
+//! full mailbox is reported to the sender at once as `mailbox-full`, so a
+//! slow actor pushes back on its senders instead of growing without bound
+//! or dropping messages silently.
+
+use tokio::sync::mpsc;
+
+use crate::error::DeliveryError;
+use crate::pid::{Pid, Ref};
+
+/// One item in a mailbox.
+#[derive(Debug)]
+pub(crate) enum Envelope {
+    /// A message from `send` or `send-after`.
+    Message { from: Pid, payload: Vec<u8> },
+    /// A request from `call`; answered through the calls table under `r`.
+    Call {
+        from: Pid,
+        r: Ref,
+        payload: Vec<u8>,
+    },
+}
+
+/// The sending side of an actor's mailbox.
+#[derive(Debug, Clone)]
+pub(crate) struct Mailbox {
+    tx: mpsc::Sender<Envelope>,
+}
+
+/// The receiving side, owned by the actor's task.
+pub(crate) type MailboxReceiver = mpsc::Receiver<Envelope>;
+
+impl Mailbox {
+    /// A mailbox that holds up to `capacity` envelopes.
+    pub(crate) fn new(capacity: usize) -> (Mailbox, MailboxReceiver) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (Mailbox { tx }, rx)
+    }
+
+    /// Enqueues without waiting.
+    pub(crate) fn push(&self, env: Envelope) -> Result<(), DeliveryError> {
+        self.tx.try_send(env).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => DeliveryError::MailboxFull,
+            // The actor's task has ended; the process is gone.
+            mpsc::error::TrySendError::Closed(_) => DeliveryError::UnknownProcess,
+        })
+    }
+
+    /// Envelopes waiting to be handled.
+    pub(crate) fn depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+}

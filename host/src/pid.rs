@@ -1,0 +1,121 @@
+//! Process identifiers, call references and addresses.
+//!
+//! These are the host-side forms of the WIT `pid`, `ref` and `address`
+//! types. A [`Pid`] names its node and that node's incarnation
+//! (`creation`), so a pid kept from an earlier run of a host never reaches a
+//! new actor. A [`Ref`] carries 128 random bits and the caller's deadline.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Names one actor process on one node.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pid {
+    /// The node the process lives on.
+    pub node: Arc<str>,
+    /// The process number on that node; 0 is the node itself.
+    pub id: u64,
+    /// The incarnation of the node that created the process.
+    pub creation: u64,
+}
+
+impl Pid {
+    /// True for the pseudo-process that stands for the host itself (the
+    /// sender of messages that come from HTTP or the CLI).
+    pub fn is_host(&self) -> bool {
+        self.id == 0
+    }
+}
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}.{}.{}>", self.node, self.id, self.creation)
+    }
+}
+
+/// The id part of a [`Ref`]: 128 random bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RefId(pub u128);
+
+impl RefId {
+    /// A fresh unguessable id.
+    pub fn random() -> Self {
+        RefId(rand::random())
+    }
+}
+
+impl fmt::Display for RefId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// Identifies one pending call, with the moment its caller stops waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ref {
+    /// The unguessable id.
+    pub id: RefId,
+    /// Milliseconds since the Unix epoch at which the caller gives up.
+    pub deadline_ms: u64,
+}
+
+impl Ref {
+    /// A new ref whose caller waits `timeout` from now.
+    pub fn new(timeout: Duration) -> Self {
+        Ref {
+            id: RefId::random(),
+            deadline_ms: now_ms().saturating_add(timeout.as_millis() as u64),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, the clock refs' deadlines use.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Where a message goes: a process, or a registered name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Address {
+    /// A process.
+    Pid(Pid),
+    /// A registered name (`name`, or `name@node` for another node).
+    Name(String),
+}
+
+impl From<Pid> for Address {
+    fn from(p: Pid) -> Self {
+        Address::Pid(p)
+    }
+}
+
+impl From<&Pid> for Address {
+    fn from(p: &Pid) -> Self {
+        Address::Pid(p.clone())
+    }
+}
+
+impl From<&str> for Address {
+    fn from(n: &str) -> Self {
+        Address::Name(n.to_string())
+    }
+}
+
+impl From<String> for Address {
+    fn from(n: String) -> Self {
+        Address::Name(n)
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Pid(p) => p.fmt(f),
+            Address::Name(n) => f.write_str(n),
+        }
+    }
+}
