@@ -129,9 +129,7 @@ impl NodeInner {
         self.processes.insert(pid.id, process.clone());
         let (started_tx, started_rx) = oneshot::channel();
         let span = tracing::info_span!("actor", actor = %behaviour.name, pid = %pid);
-        tokio::spawn(
-            run(self.clone(), process, behaviour, rx, control, args, started_tx).instrument(span),
-        );
+        tokio::spawn(run(self.clone(), process, behaviour, rx, control, args, started_tx).instrument(span));
         match started_rx.await {
             Ok(Ok(())) => Ok(pid),
             Ok(Err(e)) => Err(e),
@@ -172,11 +170,10 @@ async fn run(
 ) {
     let mut store = new_store(&node, &me);
     let started_result = async {
-        let actor = behaviour
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| SpawnError::InitFailed(format!("instantiation failed: {}", describe_trap(&e))))?;
+        let actor =
+            behaviour.pre.instantiate_async(&mut store).await.map_err(|e| {
+                SpawnError::InitFailed(format!("instantiation failed: {}", describe_trap(&e)))
+            })?;
         match actor.call_init(&mut store, &args).await {
             Ok(Ok(())) => Ok(actor),
             Ok(Err(reason)) => Err(SpawnError::InitFailed(reason)),
@@ -210,7 +207,9 @@ async fn run(
             },
             env = rx.recv() => env,
         };
-        let Some(env) = env else { break "normal".to_string() };
+        let Some(env) = env else {
+            break "normal".to_string();
+        };
         store.data_mut().ticks = 0;
         // During a message: a kill aborts it; a stop waits for it.
         let mut stop_after: Option<String> = None;
@@ -295,7 +294,9 @@ async fn handle(
         }
         Envelope::Call { from, r, payload } => {
             let wfrom = wit::Pid::from(&from);
-            let outcome = actor.call_handle_call(&mut *store, &wfrom, r.into(), &payload).await;
+            let outcome = actor
+                .call_handle_call(&mut *store, &wfrom, r.into(), &payload)
+                .await;
             let answer = |payload: Vec<u8>| {
                 if let Err(e) = node.respond(&from, &r, Ok(payload)) {
                     tracing::debug!(caller = %from, error = %e, "reply not taken");

@@ -80,7 +80,10 @@ impl Version {
 mod unix_ms {
     use std::time::{SystemTime, UNIX_EPOCH};
     pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-        let ms = t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let ms = t
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         s.serialize_u64(ms)
     }
 }
@@ -118,10 +121,14 @@ pub(crate) fn compile(
 ) -> Result<Arc<Behaviour>, LoadError> {
     let started = std::time::Instant::now();
     if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
-        return Err(LoadError::NotWasm { what: what.to_string() });
+        return Err(LoadError::NotWasm {
+            what: what.to_string(),
+        });
     }
     if bytes[4..8] == CORE_MODULE_VERSION {
-        return Err(LoadError::CoreModule { what: what.to_string() });
+        return Err(LoadError::CoreModule {
+            what: what.to_string(),
+        });
     }
     let component = Component::new(engine, bytes).map_err(|e| LoadError::Compile {
         what: what.to_string(),

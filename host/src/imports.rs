@@ -38,7 +38,12 @@ impl Host for ActorData {
         delivered(self.node.send(&self.me.pid, &to.into(), message))
     }
 
-    async fn call(&mut self, to: wit::Address, request: Vec<u8>, timeout_ms: Option<u32>) -> Delivered<Vec<u8>> {
+    async fn call(
+        &mut self,
+        to: wit::Address,
+        request: Vec<u8>,
+        timeout_ms: Option<u32>,
+    ) -> Delivered<Vec<u8>> {
         let r = self
             .node
             .call(&self.me.pid, Some(&self.me), &to.into(), request, ms(timeout_ms))
@@ -54,7 +59,10 @@ impl Host for ActorData {
         if let Err(e) = self.node.check_size(error.len()) {
             return delivered(Err(e));
         }
-        delivered(self.node.respond(&Pid::from(to), &r.into(), Err(DeliveryError::Remote(error))))
+        delivered(
+            self.node
+                .respond(&Pid::from(to), &r.into(), Err(DeliveryError::Remote(error))),
+        )
     }
 
     async fn ref_is_alive(&mut self, r: wit::Ref) -> Result<bool> {
@@ -68,14 +76,20 @@ impl Host for ActorData {
             return Ok(0);
         }
         let delay = Duration::from_millis(delay_ms.into());
-        Ok(self.node.send_after(self.me.pid.clone(), to.into(), message, delay))
+        Ok(self
+            .node
+            .send_after(self.me.pid.clone(), to.into(), message, delay))
     }
 
     async fn cancel_timer(&mut self, t: u64) -> Result<bool> {
         Ok(self.node.cancel_timer(t))
     }
 
-    async fn spawn(&mut self, behaviour: String, args: Vec<u8>) -> Result<std::result::Result<wit::Pid, wit::SpawnError>> {
+    async fn spawn(
+        &mut self,
+        behaviour: String,
+        args: Vec<u8>,
+    ) -> Result<std::result::Result<wit::Pid, wit::SpawnError>> {
         let r = self.node.spawn(&behaviour, args).await;
         Ok(r.map(|p| (&p).into()).map_err(Into::into))
     }
@@ -121,11 +135,21 @@ impl Host for ActorData {
         self.send(to, message).await
     }
 
-    async fn call_important(&mut self, to: wit::Address, request: Vec<u8>, timeout_ms: Option<u32>) -> Delivered<Vec<u8>> {
+    async fn call_important(
+        &mut self,
+        to: wit::Address,
+        request: Vec<u8>,
+        timeout_ms: Option<u32>,
+    ) -> Delivered<Vec<u8>> {
         self.call(to, request, timeout_ms).await
     }
 
-    async fn send_response_important(&mut self, to: wit::Pid, r: wit::Ref, response: Vec<u8>) -> Delivered<()> {
+    async fn send_response_important(
+        &mut self,
+        to: wit::Pid,
+        r: wit::Ref,
+        response: Vec<u8>,
+    ) -> Delivered<()> {
         self.send_response(to, r, response).await
     }
 

@@ -16,11 +16,7 @@ pub(crate) enum Envelope {
     /// A message from `send` or `send-after`.
     Message { from: Pid, payload: Vec<u8> },
     /// A request from `call`; answered through the calls table under `r`.
-    Call {
-        from: Pid,
-        r: Ref,
-        payload: Vec<u8>,
-    },
+    Call { from: Pid, r: Ref, payload: Vec<u8> },
 }
 
 /// The sending side of an actor's mailbox.

@@ -191,10 +191,7 @@ impl Node {
             what,
             reason: format!("the compiler task failed: {e}"),
         })??;
-        self.inner
-            .behaviours
-            .write()
-            .insert(name.to_string(), b.clone());
+        self.inner.behaviours.write().insert(name.to_string(), b.clone());
         Ok(b)
     }
 

@@ -23,7 +23,13 @@ pub(crate) struct Timers {
 
 impl NodeInner {
     /// Sends `payload` from `from` to `to` after `delay`; returns the timer.
-    pub(crate) fn send_after(self: &Arc<Self>, from: Pid, to: Address, payload: Vec<u8>, delay: Duration) -> u64 {
+    pub(crate) fn send_after(
+        self: &Arc<Self>,
+        from: Pid,
+        to: Address,
+        payload: Vec<u8>,
+        delay: Duration,
+    ) -> u64 {
         let id = self.timers.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (cancel_tx, cancel_rx) = oneshot::channel();
         // Registered before the task starts, so a zero delay cannot fire

@@ -1,0 +1,130 @@
+//! Glue between the generated component bindings and [`Actor`]; used by
+//! [`export_actor!`](crate::export_actor). Not part of the public API.
+
+use std::any::{type_name, Any};
+use std::cell::RefCell;
+use std::marker::PhantomData;
+
+pub use wit_bindgen;
+
+use crate::actor::{Actor, Outcome};
+use crate::codec::{Decode, Encode};
+use crate::context::Context;
+use crate::types::{Call, Pid, Ref};
+
+/// Bindings for `wit/actor.wit`. The export macro is public so that the
+/// user's crate (which does not depend on `wit-bindgen` itself) can expand
+/// it through `export_actor!`.
+#[allow(clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "actor",
+        pub_export_macro: true,
+        default_bindings_module: "wactor_guest::__private::bindings",
+        runtime_path: "wactor_guest::__private::wit_bindgen::rt",
+    });
+}
+
+use bindings::wactor::actor::types as wit;
+
+thread_local! {
+    // One component instance runs exactly one actor, so a single slot is
+    // enough. It is type-erased because statics cannot be generic; the
+    // downcast always succeeds as only `Glue<A>` for one `A` is exported.
+    static ACTOR: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the live actor. The borrow is held for the whole callback,
+/// which is sound because the host never re-enters a component instance
+/// while one of its exports is running.
+fn with_actor<A: Actor, T>(f: impl FnOnce(&mut A, &mut Context) -> T) -> T {
+    ACTOR.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let Some(actor) = slot.as_mut().and_then(|a| a.downcast_mut::<A>()) else {
+            // Only a host that breaks the world's protocol gets here; a trap
+            // is the honest answer.
+            panic!("{}: called before a successful init", type_name::<A>());
+        };
+        f(actor, &mut Context::new())
+    })
+}
+
+/// The type `export_actor!` exports: it implements the world's `Guest`
+/// trait for any [`Actor`].
+pub struct Glue<A>(PhantomData<A>);
+
+impl<A: Actor> bindings::Guest for Glue<A> {
+    fn init(args: Vec<u8>) -> Result<(), String> {
+        let args = if args.is_empty() {
+            A::Args::default()
+        } else {
+            A::Args::decode(args).map_err(|e| format!("bad init arguments: {e}"))?
+        };
+        let actor = A::init(&mut Context::new(), args)?;
+        ACTOR.with(|slot| *slot.borrow_mut() = Some(Box::new(actor)));
+        Ok(())
+    }
+
+    fn handle_message(from: wit::Pid, message: Vec<u8>) {
+        let from = Pid::from_wit(from);
+        match A::Message::decode(message) {
+            Ok(msg) => with_actor::<A, _>(|actor, ctx| actor.handle_message(ctx, from, msg)),
+            Err(e) => Context::new().warn(format!("dropped a message from {from}: {e}")),
+        }
+    }
+
+    fn handle_call(from: wit::Pid, r: wit::Ref, request: Vec<u8>) -> wit::CallOutcome {
+        let call = Call {
+            from: Pid::from_wit(from),
+            r: Ref::from_wit(r),
+        };
+        let req = match A::Request::decode(request) {
+            Ok(req) => req,
+            Err(e) => {
+                // The caller learns at once what went wrong; the actor's
+                // state is untouched, so it keeps running.
+                answer_error(&call, &format!("bad request: {e}"));
+                return wit::CallOutcome::Defer;
+            }
+        };
+        let outcome = with_actor::<A, _>(|actor, ctx| actor.handle_call(ctx, call.clone(), req));
+        match outcome {
+            Outcome::Reply(reply) => match reply.encode() {
+                Ok(bytes) => wit::CallOutcome::Reply(bytes.into_owned()),
+                Err(e) => {
+                    answer_error(&call, &format!("bad reply: {e}"));
+                    wit::CallOutcome::Defer
+                }
+            },
+            Outcome::Defer => wit::CallOutcome::Defer,
+            Outcome::ReplyAndStop(reply) => match reply.encode() {
+                Ok(bytes) => wit::CallOutcome::ReplyAndStop(bytes.into_owned()),
+                Err(e) => {
+                    // The actor meant to stop anyway; it still does, and the
+                    // caller is told why it gets no reply.
+                    answer_error(&call, &format!("bad reply: {e}"));
+                    wit::CallOutcome::Stop(format!("bad reply: {e}"))
+                }
+            },
+            Outcome::Stop(reason) => wit::CallOutcome::Stop(reason),
+        }
+    }
+
+    fn terminate(reason: String) {
+        // Take the actor out first so it is dropped after `terminate`, and
+        // so a later call (there should be none) traps instead of running a
+        // terminated actor.
+        let actor = ACTOR.with(|slot| slot.borrow_mut().take());
+        if let Some(mut actor) = actor.and_then(|a| a.downcast::<A>().ok()) {
+            actor.terminate(&mut Context::new(), &reason);
+        }
+    }
+}
+
+fn answer_error(call: &Call, text: &str) {
+    let ctx = &mut Context::new();
+    if let Err(e) = ctx.reply_error(call, text) {
+        ctx.debug(format!("could not report `{text}` to {}: {e}", call.from));
+    }
+}

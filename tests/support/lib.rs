@@ -1,0 +1,125 @@
+//! Shared helpers for the end-to-end tests.
+//!
+//! The tests run the real host (the `wactor` library, or the `wactor`
+//! binary) on real guests compiled by `scripts/build-guests`: the examples
+//! in `target/actors/` and the test guests in `target/test-guests/`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{de::DeserializeOwned, Serialize};
+use wactor::{Node, NodeConfig, Pid};
+
+pub use testkit_proto as proto;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Where `scripts/build-guests` puts the example actors.
+pub fn actors_dir() -> PathBuf {
+    std::env::var_os("WACTOR_ACTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/actors"))
+}
+
+/// Where `scripts/build-guests` puts the test-only guests.
+pub fn test_guests_dir() -> PathBuf {
+    std::env::var_os("WACTOR_TEST_GUESTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/test-guests"))
+}
+
+/// The compiled guest `name`, from the examples or the test guests.
+pub fn guest(name: &str) -> PathBuf {
+    for dir in [actors_dir(), test_guests_dir()] {
+        let p = dir.join(format!("{name}.wasm"));
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!(
+        "guest `{name}` is not built: run `scripts/build-guests` first (looked in {} and {})",
+        actors_dir().display(),
+        test_guests_dir().display()
+    );
+}
+
+/// The bytes of the compiled guest `name`.
+pub fn guest_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(guest(name)).expect("read guest")
+}
+
+/// A node with `config` and the guests `names` loaded.
+pub async fn node_with(config: NodeConfig, names: &[&str]) -> Node {
+    let node = Node::new(config).expect("node");
+    for name in names {
+        node.load(name, guest_bytes(name))
+            .await
+            .unwrap_or_else(|e| panic!("load {name}: {e}"));
+    }
+    node
+}
+
+/// A node with default settings and the guests `names` loaded.
+pub async fn node(names: &[&str]) -> Node {
+    node_with(NodeConfig::default(), names).await
+}
+
+/// Postcard-encodes a value.
+pub fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_allocvec(v).expect("encode")
+}
+
+/// Postcard-decodes a value.
+pub fn dec<T: DeserializeOwned>(bytes: &[u8]) -> T {
+    postcard::from_bytes(bytes).expect("decode")
+}
+
+/// Starts a testkit actor, optionally registered under `name`.
+pub async fn testkit(node: &Node, name: Option<&str>) -> Pid {
+    let args = proto::TestArgs {
+        register: name.map(str::to_string),
+    };
+    node.spawn("testkit", enc(&args)).await.expect("spawn testkit")
+}
+
+/// Calls a testkit actor with a request and decodes the reply as `T`.
+pub async fn ask<T: DeserializeOwned>(
+    node: &Node,
+    to: impl Into<wactor::Address>,
+    req: &proto::TestRequest,
+) -> Result<T, wactor::DeliveryError> {
+    node.call(to, enc(req), Some(Duration::from_secs(30)))
+        .await
+        .map(|b| dec(&b))
+}
+
+/// The wire form of a host pid, for requests that name a process.
+pub fn wire(pid: &Pid) -> proto::WirePid {
+    proto::WirePid {
+        node: pid.node.to_string(),
+        id: pid.id,
+        creation: pid.creation,
+    }
+}
+
+/// Waits until `f` is true, checking often, for at most `limit`; panics
+/// with `what` if it never is. For waiting on an event that has no
+/// notification of its own.
+pub async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !f() {
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {limit:?} waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A generous bound for things that should happen at once.
+pub const SOON: Duration = Duration::from_secs(20);
