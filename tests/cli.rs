@@ -3,22 +3,33 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
-use wactor_e2e::{actors_dir, guest};
+use wactor_e2e::{actors_dir, guest, repo_root};
 
-/// The `wactor` binary cargo built next to this test.
+/// The `wactor` binary, built on first use: `cargo test` builds a
+/// package's binaries only for that package's own tests.
 fn wactor_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join("wactor");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p wactor` (or `cargo test --workspace`)",
-        bin.display()
-    );
-    bin
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "wactor", "--bin", "wactor"])
+            .current_dir(repo_root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p wactor failed");
+        let exe = std::env::current_exe().expect("current exe");
+        let bin = exe
+            .parent()
+            .and_then(|d| d.parent())
+            .expect("target dir")
+            .join("wactor");
+        assert!(bin.exists(), "{} is missing after cargo build", bin.display());
+        bin
+    })
+    .clone()
 }
 
 /// A running `wactor run` whose log lines can be awaited.

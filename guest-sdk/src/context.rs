@@ -260,6 +260,24 @@ impl Context {
             .map_err(SpawnError::from_wit)
     }
 
+    /// Starts a pool: one pid in front of `size` workers of `behaviour`,
+    /// each started with `args`. Messages and calls to the returned pid go
+    /// round-robin to the workers, which answer callers directly; a worker
+    /// that ends is replaced.
+    pub fn spawn_pool<A: Encode + ?Sized>(
+        &mut self,
+        behaviour: &str,
+        size: u32,
+        args: &A,
+    ) -> Result<Pid, SpawnError> {
+        let bytes = args
+            .encode()
+            .map_err(|e| SpawnError::InitFailed(format!("bad arguments: {e}")))?;
+        host::spawn_pool(behaviour, size, &bytes)
+            .map(Pid::from_wit)
+            .map_err(SpawnError::from_wit)
+    }
+
     /// Registers `name` for this actor. The name is released when the actor
     /// ends.
     pub fn register(&mut self, name: &str) -> Result<(), RegisterError> {

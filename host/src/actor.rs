@@ -12,14 +12,17 @@
 //! `terminate` does not run. A stop requested by the host waits for the
 //! current message to finish, then runs `terminate`; a kill does not wait.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use dashmap::DashMap;
 use tokio::sync::{oneshot, watch};
 use tracing::Instrument;
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{wit, ActorBindings};
+use crate::config::NodeConfig;
 use crate::engine::Behaviour;
 use crate::error::{DeliveryError, SpawnError};
 use crate::mailbox::{Envelope, Mailbox, MailboxReceiver};
@@ -39,7 +42,7 @@ pub(crate) struct ActorData {
     ticks: u64,
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: Limits,
 }
 
 impl WasiView for ActorData {
@@ -56,6 +59,72 @@ impl WasiView for ActorData {
 #[error("cpu budget exceeded: the handler ran for more than {0} ms of CPU time")]
 pub struct CpuBudgetExceeded(pub u64);
 
+/// The error a guest traps with when it grows a memory past the limit.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "memory limit exceeded: the actor tried to grow its memory to {desired} bytes, past its limit of {limit} bytes ({} MiB)",
+    limit / (1024 * 1024)
+)]
+pub(crate) struct MemoryLimitExceeded {
+    desired: usize,
+    limit: usize,
+}
+
+/// Wasmtime's [`StoreLimits`], with a growth past the memory limit
+/// reported as [`MemoryLimitExceeded`] (a trap that names the limit)
+/// instead of wasmtime's own text.
+struct Limits {
+    memory: usize,
+    inner: StoreLimits,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory {
+            return Err(MemoryLimitExceeded {
+                desired,
+                limit: self.memory,
+            }
+            .into());
+        }
+        self.inner.memory_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
 fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Store<ActorData> {
     // Nothing is granted: no files, no network, no environment, no
     // arguments. Clocks and randomness are part of every WASI context.
@@ -63,10 +132,13 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Store<ActorData> {
         .stdout(GuestOutput::new(me, "stdout"))
         .stderr(GuestOutput::new(me, "stderr"))
         .build();
-    let limits = StoreLimitsBuilder::new()
-        .memory_size(node.config.memory_limit_bytes)
-        .trap_on_grow_failure(true)
-        .build();
+    let limits = Limits {
+        memory: node.config.memory_limit_bytes,
+        inner: StoreLimitsBuilder::new()
+            .memory_size(node.config.memory_limit_bytes)
+            .trap_on_grow_failure(true)
+            .build(),
+    };
     let data = ActorData {
         node: node.clone(),
         me: me.clone(),
@@ -86,8 +158,11 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Store<ActorData> {
         if d.ticks > budget {
             return Err(CpuBudgetExceeded(budget * tick_ms).into());
         }
-        // Let the other actors on this thread run, then carry on.
-        Ok(UpdateDeadline::Yield(1))
+        // Let the other actors on this thread run, then carry on. Tokio's
+        // own yield puts the guest behind the timer and I/O driver and the
+        // runtime's `block_on` future too, which a plain re-wake would not:
+        // those get their turn only every few dozen task polls.
+        Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
     });
     store.set_epoch_deadline(1);
     store
@@ -99,11 +174,77 @@ fn describe_trap(e: &wasmtime::Error) -> String {
     if let Some(cpu) = e.downcast_ref::<CpuBudgetExceeded>() {
         return format!("trap: {cpu}");
     }
+    if let Some(memory) = e.downcast_ref::<MemoryLimitExceeded>() {
+        return format!("trap: {memory}");
+    }
     let text = format!("{e:#}");
     if text.contains("forcing a memory growth failure") || text.contains("memory minimum size") {
         return format!("trap: memory limit exceeded: {text}");
     }
     format!("trap: {text}")
+}
+
+/// Live actors, host-wide and per behaviour, against
+/// [`NodeConfig::max_actors`] and [`NodeConfig::max_actors_per_behaviour`].
+///
+/// A spawn reserves its place before its process exists, so concurrent
+/// spawns can never overshoot a limit; [`NodeInner::finish`] gives the
+/// place back. Places are held by pid, so releasing a process that never
+/// reserved one (or releasing twice) changes nothing.
+#[derive(Debug, Default)]
+pub(crate) struct SpawnCounts {
+    /// Live actors on the node.
+    live: AtomicUsize,
+    /// Live actors per behaviour name; a name with none has no entry.
+    per_behaviour: DashMap<String, usize>,
+    /// Which behaviour each counted process (by pid id) is counted under.
+    holders: DashMap<u64, String>,
+}
+
+impl SpawnCounts {
+    /// Counts process `id` of `behaviour` as live, or says which limit
+    /// refuses it.
+    fn reserve(&self, config: &NodeConfig, id: u64, behaviour: &str) -> Result<(), SpawnError> {
+        let max = config.max_actors;
+        self.live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map_err(|_| {
+                SpawnError::LimitReached(format!(
+                    "max_actors = {max}: the node already runs {max} live actors; \
+                     wait for some to end or raise the limit (`wactor run --max-actors`)"
+                ))
+            })?;
+        let max = config.max_actors_per_behaviour;
+        {
+            // The entry holds its shard's lock: check and count are one step.
+            let mut n = self.per_behaviour.entry(behaviour.to_string()).or_insert(0);
+            if *n < max {
+                *n += 1;
+                self.holders.insert(id, behaviour.to_string());
+                return Ok(());
+            }
+        }
+        self.per_behaviour.remove_if(behaviour, |_, n| *n == 0);
+        self.live.fetch_sub(1, Ordering::AcqRel);
+        Err(SpawnError::LimitReached(format!(
+            "max_actors_per_behaviour = {max}: the node already runs {max} live actors of `{behaviour}`; \
+             wait for some to end or raise the limit (`wactor run --max-actors-per-behaviour`)"
+        )))
+    }
+
+    /// Gives back the place of process `id`, if it holds one.
+    fn release(&self, id: u64) {
+        let Some((_, behaviour)) = self.holders.remove(&id) else {
+            return;
+        };
+        if let Some(mut n) = self.per_behaviour.get_mut(&behaviour) {
+            *n = n.saturating_sub(1);
+        }
+        self.per_behaviour.remove_if(&behaviour, |_, n| *n == 0);
+        self.live.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// What handling one envelope leads to.
@@ -123,6 +264,8 @@ impl NodeInner {
         args: Vec<u8>,
     ) -> Result<Pid, SpawnError> {
         let pid = self.next_pid();
+        // Counted before the process exists, released in `finish`.
+        self.spawn_counts.reserve(&self.config, pid.id, &behaviour.name)?;
         let (mailbox, rx) = Mailbox::new(self.config.mailbox_capacity);
         let (process, control) = Process::new(pid.clone(), behaviour.name.clone(), mailbox);
         // Visible before `init` runs, so `init` can send to itself.
@@ -141,6 +284,8 @@ impl NodeInner {
     pub(crate) fn finish(&self, p: &Process, reason: &str) {
         p.set_state(ActorState::Terminated);
         self.processes.remove(&p.pid.id);
+        // Before the exit is announced: whoever sees it can spawn again.
+        self.spawn_counts.release(p.pid.id);
         self.release_names(p);
         for r in p.close_owed() {
             self.calls.fail(r, DeliveryError::Terminated(reason.to_string()));
@@ -243,6 +388,7 @@ async fn run(
         }
     };
     node.finish(&me, &reason);
+    node.on_worker_exit(&me);
 }
 
 /// The latest control request (a short borrow: the watch must not stay

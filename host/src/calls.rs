@@ -34,6 +34,7 @@ use crate::mailbox::Envelope;
 use crate::node::NodeInner;
 use crate::pid::{now_ms, Address, Pid, Ref, RefId};
 use crate::process::{ActorState, Process};
+use crate::routing::worst;
 
 /// What a caller finally gets.
 pub(crate) type CallResult = Result<Vec<u8>, DeliveryError>;
@@ -148,19 +149,11 @@ impl NodeInner {
             None => None,
         };
         let r = Ref::new(timeout);
-        let rx = self.calls.open(r.id, from.clone(), target.clone());
+        let rx = self.deliver_call(&target, from, r, payload)?;
         let _open = OpenCall {
             calls: &self.calls,
             r: r.id,
         };
-        if !target.owe(r.id) {
-            return Err(DeliveryError::UnknownProcess);
-        }
-        target.mailbox.push(Envelope::Call {
-            from: from.clone(),
-            r,
-            payload,
-        })?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(DeliveryError::Terminated(
@@ -168,6 +161,44 @@ impl NodeInner {
             )),
             Err(_) => Err(DeliveryError::Timeout),
         }
+    }
+
+    /// Registers the call and puts the request in the mailbox of `target`,
+    /// or for a pool of the next worker with room; the process that takes
+    /// it is the one that owes the answer.
+    fn deliver_call(
+        &self,
+        target: &Arc<Process>,
+        from: &Pid,
+        r: Ref,
+        payload: Vec<u8>,
+    ) -> Result<oneshot::Receiver<CallResult>, DeliveryError> {
+        let mut env = Envelope::Call {
+            from: from.clone(),
+            r,
+            payload,
+        };
+        let mut failure = DeliveryError::UnknownProcess;
+        for w in target.candidates(Some(from)) {
+            let rx = self.calls.open(r.id, from.clone(), w.clone());
+            if !w.owe(r.id) {
+                self.calls.close(r.id);
+                continue;
+            }
+            match w.mailbox.push(env) {
+                Ok(()) => {
+                    target.forwarded();
+                    return Ok(rx);
+                }
+                Err(refused) => {
+                    self.calls.close(r.id);
+                    env = refused.env;
+                    failure = worst(failure, refused.error);
+                }
+            }
+        }
+        target.rejected();
+        Err(failure)
     }
 
     /// Publishes that `me` waits on `target`, unless that would wait on

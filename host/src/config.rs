@@ -18,6 +18,10 @@ pub const DEFAULT_MEMORY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Default CPU budget of one message, in epoch ticks (so 10 ms each).
 pub const DEFAULT_CPU_BUDGET_TICKS: u64 = 500;
+/// Default cap on live actors on one node.
+pub const DEFAULT_MAX_ACTORS: usize = 100_000;
+/// Default cap on live actors of one behaviour on one node.
+pub const DEFAULT_MAX_ACTORS_PER_BEHAVIOUR: usize = 100_000;
 
 /// Settings of a [`Node`](crate::Node).
 #[derive(Clone, Debug)]
@@ -39,6 +43,14 @@ pub struct NodeConfig {
     /// CPU time one message may take, in ticks of [`EPOCH_TICK`]; past it the
     /// handler traps. Default [`DEFAULT_CPU_BUDGET_TICKS`] (500 ticks = 5 s).
     pub cpu_budget_ticks: u64,
+    /// Live actors the node runs at most, counting actors still in `init`;
+    /// past it `spawn` fails with `limit-reached`. Default
+    /// [`DEFAULT_MAX_ACTORS`] (100 000).
+    pub max_actors: usize,
+    /// Live actors of any one behaviour the node runs at most; past it
+    /// `spawn` of that behaviour fails with `limit-reached`. Default
+    /// [`DEFAULT_MAX_ACTORS_PER_BEHAVIOUR`] (100 000).
+    pub max_actors_per_behaviour: usize,
 }
 
 impl Default for NodeConfig {
@@ -50,6 +62,8 @@ impl Default for NodeConfig {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             memory_limit_bytes: DEFAULT_MEMORY_LIMIT_BYTES,
             cpu_budget_ticks: DEFAULT_CPU_BUDGET_TICKS,
+            max_actors: DEFAULT_MAX_ACTORS,
+            max_actors_per_behaviour: DEFAULT_MAX_ACTORS_PER_BEHAVIOUR,
         }
     }
 }

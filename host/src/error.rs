@@ -130,3 +130,14 @@ pub enum RegisterError {
     #[error("invalid name: {0}")]
     Invalid(String),
 }
+
+/// Why a pool operation failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    /// The address is not a live pool.
+    #[error("{0}")]
+    NotAPool(#[from] DeliveryError),
+    /// A new worker did not start.
+    #[error("a new worker did not start: {0}")]
+    Spawn(#[from] SpawnError),
+}

@@ -94,6 +94,16 @@ impl Host for ActorData {
         Ok(r.map(|p| (&p).into()).map_err(Into::into))
     }
 
+    async fn spawn_pool(
+        &mut self,
+        behaviour: String,
+        size: u32,
+        args: Vec<u8>,
+    ) -> Result<std::result::Result<wit::Pid, wit::SpawnError>> {
+        let r = self.node.spawn_pool(&behaviour, size as usize, args).await;
+        Ok(r.map(|p| (&p).into()).map_err(Into::into))
+    }
+
     async fn register(&mut self, name: String) -> Result<std::result::Result<(), wit::RegisterError>> {
         Ok(self.node.register_name(&name, &self.me).map_err(Into::into))
     }
@@ -114,14 +124,13 @@ impl Host for ActorData {
             }
             message.truncate(cut);
         }
-        let actor = &self.me.behaviour;
-        let pid = &self.me.pid;
+        // The actor's span (see `actor.rs`) tags the line with actor and pid.
         match level {
-            wit::Level::Trace => tracing::trace!(target: "wactor::guest", %actor, %pid, "{message}"),
-            wit::Level::Debug => tracing::debug!(target: "wactor::guest", %actor, %pid, "{message}"),
-            wit::Level::Info => tracing::info!(target: "wactor::guest", %actor, %pid, "{message}"),
-            wit::Level::Warn => tracing::warn!(target: "wactor::guest", %actor, %pid, "{message}"),
-            wit::Level::Error => tracing::error!(target: "wactor::guest", %actor, %pid, "{message}"),
+            wit::Level::Trace => tracing::trace!(target: "wactor::guest", "{message}"),
+            wit::Level::Debug => tracing::debug!(target: "wactor::guest", "{message}"),
+            wit::Level::Info => tracing::info!(target: "wactor::guest", "{message}"),
+            wit::Level::Warn => tracing::warn!(target: "wactor::guest", "{message}"),
+            wit::Level::Error => tracing::error!(target: "wactor::guest", "{message}"),
         }
         Ok(())
     }

@@ -30,6 +30,7 @@
 //! | addresses, routing, plain sends | `routing` |
 //! | calls, refs, deadlines, cycle refusal | `calls` |
 //! | registered names | `names` |
+//! | pools of workers behind one pid | `pool` |
 //! | timers | `timers` |
 //! | the `host` imports | `imports` |
 //! | guest stdout/stderr | `stdio` |
@@ -56,6 +57,7 @@ mod mailbox;
 mod names;
 pub mod node;
 pub mod pid;
+mod pool;
 mod process;
 mod routing;
 mod stdio;
@@ -65,7 +67,8 @@ pub mod watch;
 pub use actor::CpuBudgetExceeded;
 pub use config::NodeConfig;
 pub use engine::{Behaviour, Version};
-pub use error::{DeliveryError, LoadError, RegisterError, SpawnError};
+pub use error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
 pub use node::{ActorInfo, Exit, Node};
 pub use pid::{Address, Pid, Ref, RefId};
+pub use pool::PoolStats;
 pub use process::ActorState;

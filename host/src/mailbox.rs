@@ -25,6 +25,12 @@ pub(crate) struct Mailbox {
     tx: mpsc::Sender<Envelope>,
 }
 
+/// An envelope a mailbox did not take, and why.
+pub(crate) struct Refused {
+    pub(crate) error: DeliveryError,
+    pub(crate) env: Envelope,
+}
+
 /// The receiving side, owned by the actor's task.
 pub(crate) type MailboxReceiver = mpsc::Receiver<Envelope>;
 
@@ -35,12 +41,19 @@ impl Mailbox {
         (Mailbox { tx }, rx)
     }
 
-    /// Enqueues without waiting.
-    pub(crate) fn push(&self, env: Envelope) -> Result<(), DeliveryError> {
+    /// Enqueues without waiting. A refused envelope comes back with the
+    /// reason, so it can be offered to another mailbox (pools do).
+    pub(crate) fn push(&self, env: Envelope) -> Result<(), Box<Refused>> {
         self.tx.try_send(env).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => DeliveryError::MailboxFull,
+            mpsc::error::TrySendError::Full(env) => Box::new(Refused {
+                error: DeliveryError::MailboxFull,
+                env,
+            }),
             // The actor's task has ended; the process is gone.
-            mpsc::error::TrySendError::Closed(_) => DeliveryError::UnknownProcess,
+            mpsc::error::TrySendError::Closed(env) => Box::new(Refused {
+                error: DeliveryError::UnknownProcess,
+                env,
+            }),
         })
     }
 

@@ -57,6 +57,14 @@ enum Command {
         /// handler traps.
         #[arg(long, default_value_t = wactor::config::DEFAULT_CPU_BUDGET_TICKS * wactor::config::EPOCH_TICK.as_millis() as u64)]
         cpu_budget_ms: u64,
+        /// Live actors this node runs at most; past it `spawn` fails with
+        /// `limit-reached`.
+        #[arg(long, default_value_t = wactor::config::DEFAULT_MAX_ACTORS)]
+        max_actors: usize,
+        /// Live actors of any one behaviour this node runs at most; past it
+        /// `spawn` of that behaviour fails with `limit-reached`.
+        #[arg(long, default_value_t = wactor::config::DEFAULT_MAX_ACTORS_PER_BEHAVIOUR)]
+        max_actors_per_behaviour: usize,
     },
 }
 
@@ -85,6 +93,8 @@ async fn main() -> anyhow::Result<()> {
             max_message_bytes,
             memory_limit_mib,
             cpu_budget_ms,
+            max_actors,
+            max_actors_per_behaviour,
         } => {
             let tick = wactor::config::EPOCH_TICK.as_millis() as u64;
             let config = NodeConfig {
@@ -94,6 +104,8 @@ async fn main() -> anyhow::Result<()> {
                 max_message_bytes,
                 memory_limit_bytes: memory_limit_mib.saturating_mul(1024 * 1024),
                 cpu_budget_ticks: cpu_budget_ms.div_ceil(tick).max(1),
+                max_actors,
+                max_actors_per_behaviour,
             };
             run(dir, config).await
         }

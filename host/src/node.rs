@@ -18,14 +18,15 @@ use tokio::sync::broadcast;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::Engine;
 
-use crate::actor::ActorData;
+use crate::actor::{ActorData, SpawnCounts};
 use crate::bindings::ActorBindings;
 use crate::calls::Calls;
 use crate::config::NodeConfig;
 use crate::engine::{self, Behaviour};
-use crate::error::{DeliveryError, LoadError, RegisterError, SpawnError};
+use crate::error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
 use crate::names::Names;
 use crate::pid::{Address, Pid};
+use crate::pool::PoolStats;
 use crate::process::{ActorState, Process};
 use crate::timers::Timers;
 
@@ -58,6 +59,9 @@ pub struct ActorInfo {
     pub handled: u64,
     /// What it is doing.
     pub state: ActorState,
+    /// For a pool's pid: its counters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolStats>,
 }
 
 /// The shared state behind a [`Node`]; the concept modules (routing,
@@ -75,6 +79,8 @@ pub(crate) struct NodeInner {
     pub(crate) calls: Calls,
     pub(crate) timers: Timers,
     pub(crate) exits: broadcast::Sender<Exit>,
+    /// Live actors against the spawn limits.
+    pub(crate) spawn_counts: SpawnCounts,
     host_pid: Pid,
 }
 
@@ -144,6 +150,7 @@ impl Node {
                 calls: Calls::default(),
                 timers: Timers::default(),
                 exits,
+                spawn_counts: SpawnCounts::default(),
                 host_pid,
             }),
         })
@@ -207,6 +214,48 @@ impl Node {
         self.inner.spawn(behaviour, args).await
     }
 
+    /// Starts a pool: one pid in front of `size` workers of `behaviour`,
+    /// each started with `args`. Messages and calls to the pool's pid go
+    /// round-robin to the workers, which answer callers directly.
+    pub async fn spawn_pool(&self, behaviour: &str, size: usize, args: Vec<u8>) -> Result<Pid, SpawnError> {
+        self.inner.spawn_pool(behaviour, size, args).await
+    }
+
+    fn pool(&self, pool: &Address) -> Result<Arc<crate::pool::Pool>, DeliveryError> {
+        let front = self.inner.resolve(pool)?;
+        front
+            .pool
+            .clone()
+            .ok_or_else(|| DeliveryError::NotAllowed(format!("{pool} is not a pool")))
+    }
+
+    /// Adds `n` workers to a pool; returns their pids.
+    pub async fn pool_add(&self, pool: impl Into<Address>, n: usize) -> Result<Vec<Pid>, PoolError> {
+        let pool = self.pool(&pool.into())?;
+        let mut added = Vec::with_capacity(n);
+        for _ in 0..n {
+            added.push(self.inner.add_worker(&pool).await?);
+        }
+        Ok(added)
+    }
+
+    /// Retires the `n` oldest workers of a pool (they stop after their
+    /// current message); returns their pids.
+    pub fn pool_remove(&self, pool: impl Into<Address>, n: usize) -> Result<Vec<Pid>, PoolError> {
+        let pool = self.pool(&pool.into())?;
+        Ok(self.inner.retire(&pool, n))
+    }
+
+    /// A pool's workers, oldest first.
+    pub fn pool_workers(&self, pool: impl Into<Address>) -> Result<Vec<Pid>, PoolError> {
+        Ok(self.pool(&pool.into())?.workers())
+    }
+
+    /// A pool's counters.
+    pub fn pool_stats(&self, pool: impl Into<Address>) -> Result<PoolStats, PoolError> {
+        Ok(self.pool(&pool.into())?.stats())
+    }
+
     /// Registers `name` for the live local process `pid`.
     pub fn register(&self, name: &str, pid: &Pid) -> Result<(), RegisterError> {
         let p = self
@@ -244,20 +293,28 @@ impl Node {
     /// Asks a process to end after its current message (its `terminate`
     /// runs). False if there is no such live process.
     pub fn stop(&self, pid: &Pid, reason: &str) -> bool {
-        self.with_process(pid, |p| p.stop(reason))
+        self.with_process(pid, |p| match p.pool {
+            Some(_) => self.inner.close_pool(p, reason),
+            None => p.stop(reason),
+        })
     }
 
     /// Ends a process at once, even mid-message. False if there is no such
     /// live process.
     pub fn kill(&self, pid: &Pid, reason: &str) -> bool {
-        self.with_process(pid, |p| p.kill(reason))
+        self.with_process(pid, |p| match p.pool {
+            Some(_) => self.inner.close_pool(p, reason),
+            None => p.kill(reason),
+        })
     }
 
     fn with_process(&self, pid: &Pid, f: impl FnOnce(&Process)) -> bool {
         if self.inner.check_local(pid).is_err() {
             return false;
         }
-        match self.inner.processes.get(&pid.id) {
+        // Clone out of the table first: `f` may remove the process from it.
+        let p = self.inner.processes.get(&pid.id).map(|p| p.value().clone());
+        match p {
             Some(p) => {
                 f(&p);
                 true
@@ -294,6 +351,7 @@ impl Node {
                         mailbox_depth: p.mailbox.depth(),
                         handled: p.handled.load(Ordering::Relaxed),
                         state: p.state(),
+                        pool: p.pool.as_ref().map(|pool| pool.stats()),
                     },
                 )
             })
@@ -325,7 +383,10 @@ impl Node {
         let mut exits = self.exits();
         let live: Vec<Arc<Process>> = self.inner.processes.iter().map(|e| e.value().clone()).collect();
         for p in &live {
-            p.stop("shutdown");
+            match p.pool {
+                Some(_) => self.inner.close_pool(p, "shutdown"),
+                None => p.stop("shutdown"),
+            }
         }
         let deadline = tokio::time::Instant::now() + grace;
         while !self.inner.processes.is_empty() {

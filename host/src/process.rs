@@ -7,13 +7,14 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::mailbox::Mailbox;
 use crate::pid::{Pid, RefId};
+use crate::pool::Pool;
 
 /// What an actor is doing, as `ps` and the HTTP API show it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -71,6 +72,13 @@ pub(crate) struct Process {
     control: watch::Sender<Option<Control>>,
     state: AtomicU8,
     pub(crate) handled: AtomicU64,
+    /// Set for the front of a pool: this pid forwards to the pool's workers
+    /// and has no task of its own.
+    pub(crate) pool: Option<Arc<Pool>>,
+    /// Set for a pool worker: the pool to tell when it ends.
+    pub(crate) member_of: OnceLock<Weak<Pool>>,
+    /// A worker taken out of its pool on purpose is not replaced.
+    pub(crate) retired: std::sync::atomic::AtomicBool,
 }
 
 impl Process {
@@ -78,6 +86,15 @@ impl Process {
         pid: Pid,
         behaviour: String,
         mailbox: Mailbox,
+    ) -> (Arc<Process>, watch::Receiver<Option<Control>>) {
+        Self::with_pool(pid, behaviour, mailbox, None)
+    }
+
+    pub(crate) fn with_pool(
+        pid: Pid,
+        behaviour: String,
+        mailbox: Mailbox,
+        pool: Option<Arc<Pool>>,
     ) -> (Arc<Process>, watch::Receiver<Option<Control>>) {
         let (control, control_rx) = watch::channel(None);
         let p = Process {
@@ -93,6 +110,9 @@ impl Process {
             control,
             state: AtomicU8::new(0),
             handled: AtomicU64::new(0),
+            pool,
+            member_of: OnceLock::new(),
+            retired: std::sync::atomic::AtomicBool::new(false),
         };
         (Arc::new(p), control_rx)
     }
@@ -144,5 +164,46 @@ impl Process {
         let mut owed = self.owed.lock();
         owed.open = false;
         owed.refs.drain().collect()
+    }
+
+    /// The processes an envelope for this pid may go to, in the order to
+    /// try them: this process itself, or a pool's workers in rotation
+    /// (never `exclude`, so a worker does not call itself through its pool).
+    pub(crate) fn candidates(self: &Arc<Self>, exclude: Option<&Pid>) -> Candidates {
+        match &self.pool {
+            None => Candidates::One(Some(self.clone())),
+            Some(pool) => Candidates::Many(pool.rotation(exclude).into_iter()),
+        }
+    }
+
+    /// Counts an envelope a pool forwarded.
+    pub(crate) fn forwarded(&self) {
+        if let Some(pool) = &self.pool {
+            pool.forwarded.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts an envelope no worker of a pool could take.
+    pub(crate) fn rejected(&self) {
+        if let Some(pool) = &self.pool {
+            pool.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// See [`Process::candidates`].
+pub(crate) enum Candidates {
+    One(Option<Arc<Process>>),
+    Many(std::vec::IntoIter<Arc<Process>>),
+}
+
+impl Iterator for Candidates {
+    type Item = Arc<Process>;
+
+    fn next(&mut self) -> Option<Arc<Process>> {
+        match self {
+            Candidates::One(p) => p.take(),
+            Candidates::Many(it) => it.next(),
+        }
     }
 }

@@ -56,17 +56,43 @@ impl NodeInner {
         }
     }
 
-    /// Puts a message in the mailbox of the process `to` names.
+    /// Puts a message in the mailbox of the process `to` names (for a
+    /// pool, of the next worker with room).
     pub(crate) fn send(&self, from: &Pid, to: &Address, payload: Vec<u8>) -> Result<(), DeliveryError> {
         self.check_size(payload.len())?;
         let target = self.resolve(to)?;
-        target.mailbox.push(Envelope::Message {
+        let mut env = Envelope::Message {
             from: from.clone(),
             payload,
-        })
+        };
+        let mut failure = DeliveryError::UnknownProcess;
+        for w in target.candidates(Some(from)) {
+            match w.mailbox.push(env) {
+                Ok(()) => {
+                    target.forwarded();
+                    return Ok(());
+                }
+                Err(refused) => {
+                    env = refused.env;
+                    failure = worst(failure, refused.error);
+                }
+            }
+        }
+        target.rejected();
+        Err(failure)
     }
 
     pub(crate) fn pid_node(&self) -> &str {
         &self.node_name
+    }
+}
+
+/// Of two reasons no mailbox took an envelope, the one to report: a full
+/// mailbox says more than a worker that just ended.
+pub(crate) fn worst(a: DeliveryError, b: DeliveryError) -> DeliveryError {
+    if a == DeliveryError::MailboxFull || b == DeliveryError::MailboxFull {
+        DeliveryError::MailboxFull
+    } else {
+        b
     }
 }

@@ -136,6 +136,26 @@ pub enum TestRequest {
     /// Replies with `len` raw zero bytes (not postcard), to test the limit
     /// on replies.
     ReplyBig { len: u32 },
+    /// Reads a file with `std::fs::read`. Reply: `Result<Vec<u8>, String>`,
+    /// the contents or the error's text.
+    ReadFile(String),
+    /// Opens a TCP connection to `addr` (`ip:port`) through `wasi:sockets`,
+    /// as `std::net::TcpStream::connect` does. Reply: `Result<(), String>`.
+    Connect(String),
+    /// Reply: `Vec<(String, String)>`, the guest's environment variables.
+    Env,
+    /// Reply: `Vec<String>`, the guest's command-line arguments.
+    Args,
+    /// Reply: `u64`, the guest's wall clock in milliseconds since the Unix
+    /// epoch.
+    Now,
+    /// Reply: `u64`, eight fresh bytes from the host's random source
+    /// (`wasi:random`).
+    Random,
+    /// Spawns `behaviour` (empty args) again and again until a spawn fails.
+    /// Reply: `(u32, String)`, how many spawns succeeded and the text of the
+    /// error that ended the loop.
+    SpawnForever { behaviour: String },
 }
 
 /// What the testkit does with a message.

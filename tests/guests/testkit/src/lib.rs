@@ -1,6 +1,7 @@
 //! `testkit`: an actor that does on request whatever a host test needs to
 //! see happen: answer, defer, forward a call, time out, trap, stop, spawn,
-//! register, allocate, spin.
+//! register, allocate, spin, and probe its sandbox (files, sockets,
+//! environment, arguments, clock, randomness, spawning without bound).
 //!
 //! Its protocol is the `testkit-proto` crate. The reply type is [`Raw`]:
 //! each request's answer is postcard-encoded here, as the type named for it
@@ -8,7 +9,8 @@
 //! `postcard::from_bytes::<T>`.
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use testkit_proto::{Target, TestArgs, TestMessage, TestRequest, WireCall, WireError, WirePid, WireRef};
@@ -107,6 +109,13 @@ impl Actor for Testkit {
                 reply(&ctx.send_raw(address(to), &payload).map_err(wire_error))
             }
             TestRequest::ReplyBig { len } => Outcome::Reply(Raw(vec![0u8; len as usize])),
+            TestRequest::ReadFile(path) => reply(&std::fs::read(&path).map_err(|e| e.to_string())),
+            TestRequest::Connect(addr) => reply(&connect(&addr)),
+            TestRequest::Env => reply(&std::env::vars().collect::<Vec<(String, String)>>()),
+            TestRequest::Args => reply(&std::env::args().collect::<Vec<String>>()),
+            TestRequest::Now => reply(&now_ms()),
+            TestRequest::Random => reply(&random_u64()),
+            TestRequest::SpawnForever { behaviour } => reply(&spawn_forever(ctx, &behaviour)),
         }
     }
 }
@@ -143,6 +152,72 @@ fn spin() -> ! {
     let mut n = 0u64;
     loop {
         n = black_box(n.wrapping_add(1));
+    }
+}
+
+/// The wall clock, in milliseconds since the Unix epoch (0 before it).
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Eight bytes from `wasi:random/random`, the host's random source.
+fn random_u64() -> u64 {
+    wasip2::random::random::get_random_u64()
+}
+
+/// Opens a TCP connection to `addr` (`ip:port`) through `wasi:sockets`,
+/// the interface `std::net::TcpStream` uses on wasm32-wasip2 (called
+/// directly, so the guest does not depend on a libc with socket support).
+fn connect(addr: &str) -> Result<(), String> {
+    use wasip2::sockets::instance_network::instance_network;
+    use wasip2::sockets::network::{IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress};
+    use wasip2::sockets::tcp_create_socket::create_tcp_socket;
+
+    let addr: SocketAddr = addr.parse().map_err(|e| format!("bad address {addr:?}: {e}"))?;
+    let (family, remote) = match addr {
+        SocketAddr::V4(a) => {
+            let [x, y, z, w] = a.ip().octets();
+            let remote = IpSocketAddress::Ipv4(Ipv4SocketAddress {
+                port: a.port(),
+                address: (x, y, z, w),
+            });
+            (IpAddressFamily::Ipv4, remote)
+        }
+        SocketAddr::V6(a) => {
+            let [s0, s1, s2, s3, s4, s5, s6, s7] = a.ip().segments();
+            let remote = IpSocketAddress::Ipv6(Ipv6SocketAddress {
+                port: a.port(),
+                flow_info: a.flowinfo(),
+                address: (s0, s1, s2, s3, s4, s5, s6, s7),
+                scope_id: a.scope_id(),
+            });
+            (IpAddressFamily::Ipv6, remote)
+        }
+    };
+    let network = instance_network();
+    let socket = create_tcp_socket(family).map_err(|e| format!("create-tcp-socket: {e}"))?;
+    socket
+        .start_connect(&network, remote)
+        .map_err(|e| format!("start-connect: {e}"))?;
+    socket.subscribe().block();
+    socket
+        .finish_connect()
+        .map(drop)
+        .map_err(|e| format!("finish-connect: {e}"))
+}
+
+/// Spawns `behaviour` until the host refuses; returns the number spawned
+/// and the refusal's text.
+fn spawn_forever(ctx: &mut Context, behaviour: &str) -> (u32, String) {
+    let mut count = 0u32;
+    loop {
+        match ctx.spawn(behaviour, &Raw(Vec::new())) {
+            Ok(_) => count += 1,
+            Err(e) => return (count, e.to_string()),
+        }
     }
 }
 

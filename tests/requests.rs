@@ -1,0 +1,251 @@
+//! Request/response semantics beyond the basics: call cycles and pools.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use wactor::{ActorState, DeliveryError, NodeConfig, Pid};
+use wactor_e2e::proto::{Target, TestMessage, TestRequest, WireError, WirePid};
+use wactor_e2e::*;
+
+type CallReply = Result<Vec<u8>, WireError>;
+
+fn call_via(to: &Pid, inner: &TestRequest) -> TestRequest {
+    TestRequest::Call {
+        to: Target::Pid(wire(to)),
+        payload: enc(inner),
+        timeout_ms: Some(600_000),
+    }
+}
+
+#[tokio::test]
+async fn a_three_actor_cycle_is_not_allowed() {
+    let node = node(&["testkit"]).await;
+    let a = testkit(&node, None).await;
+    let b = testkit(&node, None).await;
+    let c = testkit(&node, None).await;
+    // A calls B, B calls C, and C, while both wait, calls A.
+    let c_to_a = call_via(&a, &TestRequest::Echo(vec![]));
+    let b_to_c = call_via(&c, &c_to_a);
+    let a_to_b = call_via(&b, &b_to_c);
+    let from_b: CallReply = ask(&node, &a, &a_to_b).await.unwrap();
+    let from_c: CallReply = dec(&from_b.expect("B answered"));
+    let from_a: CallReply = dec(&from_c.expect("C answered"));
+    assert!(
+        matches!(from_a, Err(WireError::NotAllowed(ref m)) if m.contains("cycle")),
+        "{from_a:?}"
+    );
+}
+
+async fn worker_of(node: &wactor::Node, pool: &Pid) -> WirePid {
+    ask(node, pool, &TestRequest::SelfPid)
+        .await
+        .expect("a worker answers")
+}
+
+#[tokio::test]
+async fn a_pool_rotates_calls_over_its_workers() {
+    let node = node(&["testkit"]).await;
+    let pool = node.spawn_pool("testkit", 5, vec![]).await.unwrap();
+    node.register("workers", &pool).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        seen.push(worker_of(&node, &pool).await);
+    }
+    let distinct: BTreeSet<u64> = seen.iter().map(|p| p.id).collect();
+    assert_eq!(
+        distinct.len(),
+        5,
+        "ten calls land on five distinct workers: {seen:?}"
+    );
+    for i in 0..5 {
+        assert_eq!(
+            seen[i],
+            seen[i + 5],
+            "round-robin: call {i} and {} go to the same worker",
+            i + 5
+        );
+    }
+    let workers: BTreeSet<u64> = node.pool_workers(&pool).unwrap().iter().map(|p| p.id).collect();
+    assert_eq!(distinct, workers);
+    assert!(!workers.contains(&pool.id), "the pool's pid is not a worker");
+    // The pool answers by name too, and plain sends are forwarded.
+    assert!(worker_of_name(&node).await.id > 0);
+    node.send("workers", enc(&TestMessage::Record(b"x".to_vec())))
+        .unwrap();
+    let stats = node.pool_stats(&pool).unwrap();
+    assert_eq!((stats.size, stats.forwarded, stats.rejected), (5, 12, 0));
+}
+
+async fn worker_of_name(node: &wactor::Node) -> WirePid {
+    ask(node, "workers", &TestRequest::SelfPid)
+        .await
+        .expect("a worker answers")
+}
+
+#[tokio::test]
+async fn workers_can_be_added_and_the_oldest_removed() {
+    let node = node(&["testkit"]).await;
+    let pool = node.spawn_pool("testkit", 5, vec![]).await.unwrap();
+    let added = node.pool_add(&pool, 3).await.unwrap();
+    assert_eq!(added.len(), 3);
+    let mut seen = BTreeSet::new();
+    for _ in 0..8 {
+        seen.insert(worker_of(&node, &pool).await.id);
+    }
+    assert_eq!(seen.len(), 8, "the rotation covers all eight workers");
+
+    let before = node.pool_workers(&pool).unwrap();
+    let mut exits = node.exits();
+    let removed = node.pool_remove(&pool, 2).unwrap();
+    assert_eq!(removed, before[..2].to_vec(), "removing retires the oldest");
+    let mut ended = BTreeSet::new();
+    while ended.len() < 2 {
+        let e = exits.recv().await.unwrap();
+        if removed.contains(&e.pid) {
+            ended.insert(e.pid.id);
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for _ in 0..6 {
+        seen.insert(worker_of(&node, &pool).await.id);
+    }
+    let expected: BTreeSet<u64> = before[2..].iter().map(|p| p.id).collect();
+    assert_eq!(seen, expected);
+    let stats = node.pool_stats(&pool).unwrap();
+    assert_eq!(
+        (stats.size, stats.restarts),
+        (6, 0),
+        "retired workers are not replaced"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_that_traps_is_replaced() {
+    let node = node(&["testkit"]).await;
+    let pool = node.spawn_pool("testkit", 3, vec![]).await.unwrap();
+    let before: BTreeSet<Pid> = node.pool_workers(&pool).unwrap().into_iter().collect();
+    let r = node
+        .call(&pool, enc(&TestRequest::Trap), Some(Duration::from_secs(600)))
+        .await;
+    assert!(matches!(r, Err(DeliveryError::Terminated(_))), "{r:?}");
+    wait_until("the trapped worker is replaced", SOON, || {
+        let s = node.pool_stats(&pool).unwrap();
+        s.size == 3 && s.restarts == 1
+    })
+    .await;
+    let after: BTreeSet<Pid> = node.pool_workers(&pool).unwrap().into_iter().collect();
+    assert_eq!(before.intersection(&after).count(), 2, "one worker is new");
+    for _ in 0..3 {
+        let echoed: Vec<u8> = ask(&node, &pool, &TestRequest::Echo(b"ok".to_vec()))
+            .await
+            .unwrap();
+        assert_eq!(echoed, b"ok");
+    }
+}
+
+/// Twenty callers, ten workers that each take a while: every worker takes
+/// exactly two calls, so the twenty finish in two service times, not
+/// twenty.
+#[tokio::test]
+async fn concurrent_calls_spread_over_the_pool() {
+    let node = node(&["testkit"]).await;
+    let pool = node.spawn_pool("testkit", 10, vec![]).await.unwrap();
+    let slow = testkit(&node, None).await;
+    // Each worker waits on a call that the slow actor answers after 200 ms.
+    let req = call_via(
+        &slow,
+        &TestRequest::SlowReply {
+            ms: 200,
+            payload: b"done".to_vec(),
+        },
+    );
+    let started = std::time::Instant::now();
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let (node, pool, req) = (node.clone(), pool.clone(), req.clone());
+            tokio::spawn(async move { ask::<CallReply>(&node, &pool, &req).await })
+        })
+        .collect();
+    for c in calls {
+        let inner = c.await.unwrap().unwrap().expect("the slow actor answered");
+        assert_eq!(dec::<Vec<u8>>(&inner), b"done");
+    }
+    let elapsed = started.elapsed();
+    let handled: HashMap<String, u64> = node.actors().into_iter().map(|a| (a.pid, a.handled)).collect();
+    for w in node.pool_workers(&pool).unwrap() {
+        assert_eq!(handled[&w.to_string()], 2, "worker {w} took two calls");
+    }
+    println!("20 calls over 10 workers of 200 ms each took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn a_pool_whose_workers_are_all_full_refuses_at_once() {
+    let config = NodeConfig {
+        mailbox_capacity: 1,
+        ..NodeConfig::default()
+    };
+    let node = node_with(config, &["testkit"]).await;
+    let pool = node.spawn_pool("testkit", 2, vec![]).await.unwrap();
+    // Park both workers in calls that are never answered (to two actors,
+    // as each mailbox holds one envelope).
+    let silent = [testkit(&node, None).await, testkit(&node, None).await];
+    let parked: Vec<_> = silent
+        .iter()
+        .map(|s| {
+            let park = call_via(s, &TestRequest::NeverAnswer);
+            let (node, pool) = (node.clone(), pool.clone());
+            tokio::spawn(async move { ask::<CallReply>(&node, &pool, &park).await })
+        })
+        .collect();
+    let workers = node.pool_workers(&pool).unwrap();
+    wait_until("both workers wait on their calls", SOON, || {
+        workers
+            .iter()
+            .all(|w| node.state(w) == Some(ActorState::WaitingOnCall))
+    })
+    .await;
+    // One message fits in each worker's mailbox; the third fits nowhere.
+    node.send(&pool, enc(&TestMessage::Record(vec![1]))).unwrap();
+    node.send(&pool, enc(&TestMessage::Record(vec![2]))).unwrap();
+    assert_eq!(
+        node.send(&pool, enc(&TestMessage::Record(vec![3]))),
+        Err(DeliveryError::MailboxFull)
+    );
+    let r = node
+        .call(&pool, enc(&TestRequest::Received), Some(Duration::from_secs(600)))
+        .await;
+    assert_eq!(r, Err(DeliveryError::MailboxFull));
+    assert_eq!(node.pool_stats(&pool).unwrap().rejected, 2);
+    // Nothing accepted is lost: each worker got one of the two messages.
+    for s in &silent {
+        assert!(node.kill(s, "release"));
+    }
+    for p in parked {
+        let r = p.await.unwrap().unwrap();
+        assert!(matches!(r, Err(WireError::Terminated(_))), "{r:?}");
+    }
+    let mut got = Vec::new();
+    for w in &workers {
+        let r: Vec<Vec<u8>> = ask(&node, w, &TestRequest::Received).await.unwrap();
+        got.extend(r);
+    }
+    got.sort();
+    assert_eq!(got, vec![vec![1], vec![2]]);
+}
+
+#[tokio::test]
+async fn stopping_a_pool_stops_its_workers_and_frees_its_name() {
+    let node = node(&["testkit"]).await;
+    let pool = node.spawn_pool("testkit", 3, vec![]).await.unwrap();
+    node.register("p", &pool).unwrap();
+    let workers = node.pool_workers(&pool).unwrap();
+    let mut exits = node.exits();
+    assert!(node.stop(&pool, "done"));
+    let mut ended = BTreeSet::new();
+    while ended.len() < 4 {
+        ended.insert(exits.recv().await.unwrap().pid);
+    }
+    assert!(ended.contains(&pool) && workers.iter().all(|w| ended.contains(w)));
+    assert_eq!(node.whereis("p"), None);
+    assert_eq!(node.send(&pool, vec![]), Err(DeliveryError::UnknownProcess));
+}
