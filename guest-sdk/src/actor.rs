@@ -2,7 +2,7 @@
 
 use crate::codec::{Decode, Encode};
 use crate::context::Context;
-use crate::types::{Call, Pid};
+use crate::types::{Call, Info, Pid};
 
 /// The behaviour of one actor.
 ///
@@ -46,6 +46,31 @@ pub trait Actor: Sized + 'static {
     /// the caller receives [`Error::Remote`](crate::Error::Remote) with
     /// `"bad request: ..."` and the actor keeps running.
     fn handle_call(&mut self, ctx: &mut Context, call: Call, req: Self::Request) -> Outcome<Self::Reply>;
+
+    /// Handles one [`Info`]: the answer to a
+    /// [`call_async`](Context::call_async), a monitor's
+    /// [`Down`](Info::Down), a link's [`Exit`](Info::Exit). The default logs
+    /// it at debug level.
+    fn handle_info(&mut self, ctx: &mut Context, info: Info) {
+        ctx.debug(format!("unhandled info: {info:?}"));
+    }
+
+    /// The shape of this actor's state, for hot upgrades (see
+    /// [state hand-off](crate#state-hand-off)). Raise it when the state
+    /// type changes shape, and teach [`migrate`](Actor::migrate) the old one.
+    const STATE_VERSION: u32 = 1;
+
+    /// Builds the actor from the state of an older version whose
+    /// [`STATE_VERSION`](Actor::STATE_VERSION) was `from_version` (`state`
+    /// is that version's postcard encoding). The default refuses, and the
+    /// host keeps the actor on its old version.
+    fn migrate(ctx: &mut Context, from_version: u32, state: &[u8]) -> Result<Self, String> {
+        let _ = (ctx, state);
+        Err(format!(
+            "no migration from state version {from_version} to {}",
+            Self::STATE_VERSION
+        ))
+    }
 
     /// Runs when the actor ends for a reason other than a trap, with that
     /// reason: `"normal"` for a regular stop, the reason given to

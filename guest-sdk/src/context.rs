@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::__private::bindings::wactor::actor::host;
 use crate::codec::{Decode, Encode};
 use crate::error::{Error, RegisterError, SpawnError};
-use crate::types::{Address, Call, Level, Pid, Timer};
+use crate::types::{Address, Call, Level, Monitor, Pid, Ref, Timer};
 
 /// The actor's handle on its host, passed to every callback.
 ///
@@ -169,6 +169,29 @@ impl Context {
         R::decode(self.call_bytes(true, to.into(), &bytes, Some(timeout))?)
     }
 
+    /// Sends a request without waiting: returns the call's [`Ref`] at once,
+    /// and the answer (or why there is none, e.g. [`Error::Timeout`]) comes
+    /// later to [`Actor::handle_info`](crate::Actor::handle_info) as
+    /// [`Info::Response`](crate::Info::Response) tagged with that ref.
+    ///
+    /// Errors known at once ([`Error::UnknownProcess`],
+    /// [`Error::MailboxFull`], [`Error::PayloadTooLarge`]) are returned
+    /// here. An actor may have as many async calls outstanding as its
+    /// mailbox holds; past that it gets [`Error::NotAllowed`]. Unlike
+    /// [`call`](Context::call), an async call to oneself or around a cycle
+    /// is fine: nobody waits.
+    pub fn call_async<Q: Encode + ?Sized>(
+        &mut self,
+        to: impl Into<Address>,
+        req: &Q,
+        timeout: Option<Duration>,
+    ) -> Result<Ref, Error> {
+        let bytes = req.encode()?;
+        host::call_async(&to.into().to_wit(), &bytes, timeout.map(millis))
+            .map(Ref::from_wit)
+            .map_err(Error::from_wit)
+    }
+
     fn call_bytes(
         &mut self,
         important: bool,
@@ -184,6 +207,39 @@ impl Context {
             host::call(&to, bytes, timeout)
         };
         answer.map_err(Error::from_wit)
+    }
+
+    // ----- supervision ----------------------------------------------------
+
+    /// Links this actor to `to`, both ways: when either ends with a reason
+    /// other than `"normal"`, the other ends too (reason `linked <pid>
+    /// ended: <reason>`), unless it [traps exits](Context::trap_exits).
+    /// Fails with [`Error::UnknownProcess`] if `to` is not alive.
+    pub fn link(&mut self, to: &Pid) -> Result<(), Error> {
+        host::link(&to.to_wit()).map_err(Error::from_wit)
+    }
+
+    /// Removes a link; no effect if there was none.
+    pub fn unlink(&mut self, to: &Pid) {
+        host::unlink(&to.to_wit());
+    }
+
+    /// With `true`, a linked process's end arrives as
+    /// [`Info::Exit`](crate::Info::Exit) instead of ending this actor.
+    pub fn trap_exits(&mut self, on: bool) {
+        host::trap_exits(on);
+    }
+
+    /// Watches `to`: when it ends, [`Actor::handle_info`](crate::Actor::handle_info)
+    /// gets one [`Info::Down`](crate::Info::Down) with this monitor and the
+    /// reason. If `to` is not alive, the down comes at once.
+    pub fn monitor(&mut self, to: impl Into<Address>) -> Monitor {
+        Monitor(host::monitor(&to.into().to_wit()))
+    }
+
+    /// Stops watching; false if the monitor had already fired.
+    pub fn demonitor(&mut self, monitor: Monitor) -> bool {
+        host::demonitor(monitor.0)
     }
 
     // ----- answering calls ------------------------------------------------

@@ -250,7 +250,7 @@ pub use crate::actor::{Actor, Outcome};
 pub use crate::codec::{Decode, Encode, Raw};
 pub use crate::context::Context;
 pub use crate::error::{Error, RegisterError, SpawnError};
-pub use crate::types::{Address, Call, Level, Pid, Ref, Timer};
+pub use crate::types::{Address, Call, Info, Level, Monitor, Pid, Ref, Timer};
 
 /// Exports an [`Actor`] type as the component's actor: one line per crate.
 ///
@@ -279,6 +279,26 @@ pub use crate::types::{Address, Call, Level, Pid, Ref, Timer};
 macro_rules! export_actor {
     ($ty:ty) => {
         const _: () = {
+            // State hand-off: serde when the type is serde, none otherwise
+            // (chosen here, where the type is concrete).
+            impl $crate::__private::Handoff for $ty {
+                fn snapshot(&self) -> ::core::option::Option<::std::vec::Vec<u8>> {
+                    #[allow(unused_imports)]
+                    use $crate::__private::{ViaNothing as _, ViaSerde as _};
+                    let fns = (&&$crate::__private::Probe::<$ty>(::core::marker::PhantomData)).handoff();
+                    (fns.snapshot)(self)
+                }
+                fn restore(
+                    ctx: &mut $crate::Context,
+                    version: u32,
+                    state: ::std::vec::Vec<u8>,
+                ) -> ::core::result::Result<Self, ::std::string::String> {
+                    #[allow(unused_imports)]
+                    use $crate::__private::{ViaNothing as _, ViaSerde as _};
+                    let fns = (&&$crate::__private::Probe::<$ty>(::core::marker::PhantomData)).handoff();
+                    (fns.restore)(ctx, version, state)
+                }
+            }
             // The generated export macro takes a plain identifier.
             type __WactorActor = $crate::__private::Glue<$ty>;
             $crate::__private::bindings::export!(

@@ -10,7 +10,7 @@ pub use wit_bindgen;
 use crate::actor::{Actor, Outcome};
 use crate::codec::{Decode, Encode};
 use crate::context::Context;
-use crate::types::{Call, Pid, Ref};
+use crate::types::{Call, Info, Pid, Ref};
 
 /// Bindings for `wit/actor.wit`. The export macro is public so that the
 /// user's crate (which does not depend on `wit-bindgen` itself) can expand
@@ -54,7 +54,65 @@ fn with_actor<A: Actor, T>(f: impl FnOnce(&mut A, &mut Context) -> T) -> T {
 /// trait for any [`Actor`].
 pub struct Glue<A>(PhantomData<A>);
 
-impl<A: Actor> bindings::Guest for Glue<A> {
+/// How an actor type hands its state to its next instance. `export_actor!`
+/// implements it for the exported type: through serde when the type is
+/// `Serialize + DeserializeOwned`, and not at all otherwise.
+pub trait Handoff: Sized {
+    /// The state to hand over, if any.
+    fn snapshot(&self) -> Option<Vec<u8>>;
+    /// The actor rebuilt from a state of `version`.
+    fn restore(ctx: &mut Context, version: u32, state: Vec<u8>) -> Result<Self, String>;
+}
+
+/// Picks the hand-off for `A` at the `export_actor!` site, where `A` is a
+/// concrete type: method resolution prefers [`ViaSerde`] (implemented on
+/// `&Probe<A>` only when `A` is serde) over [`ViaNothing`] (on `Probe<A>`).
+pub struct Probe<A>(pub PhantomData<A>);
+
+/// The functions behind a [`Handoff`].
+pub struct HandoffFns<A> {
+    pub snapshot: fn(&A) -> Option<Vec<u8>>,
+    pub restore: fn(&mut Context, u32, Vec<u8>) -> Result<A, String>,
+}
+
+pub trait ViaSerde<A> {
+    fn handoff(&self) -> HandoffFns<A>;
+}
+
+impl<A> ViaSerde<A> for &Probe<A>
+where
+    A: Actor + serde::Serialize + serde::de::DeserializeOwned,
+{
+    fn handoff(&self) -> HandoffFns<A> {
+        HandoffFns {
+            snapshot: |actor| postcard::to_allocvec(actor).ok(),
+            restore: |ctx, version, state| {
+                if version == A::STATE_VERSION {
+                    postcard::from_bytes(&state).map_err(|e| {
+                        format!("cannot decode the state of version {version}: {e}")
+                    })
+                } else {
+                    A::migrate(ctx, version, &state)
+                }
+            },
+        }
+    }
+}
+
+pub trait ViaNothing<A> {
+    fn handoff(&self) -> HandoffFns<A>;
+}
+
+impl<A: Actor> ViaNothing<A> for Probe<A> {
+    fn handoff(&self) -> HandoffFns<A> {
+        HandoffFns {
+            snapshot: |_| None,
+            restore: |_, version, _| Err(format!("state version {version} cannot be restored: the actor keeps no state across versions")),
+        }
+    }
+}
+
+impl<A: Actor + Handoff> bindings::Guest for Glue<A> {
     fn init(args: Vec<u8>) -> Result<(), String> {
         let args = if args.is_empty() {
             A::Args::default()
@@ -109,6 +167,25 @@ impl<A: Actor> bindings::Guest for Glue<A> {
             },
             Outcome::Stop(reason) => wit::CallOutcome::Stop(reason),
         }
+    }
+
+    fn handle_info(info: wit::Info) {
+        let info = Info::from_wit(info);
+        with_actor::<A, _>(|actor, ctx| actor.handle_info(ctx, info))
+    }
+
+    fn snapshot() -> Option<wit::State> {
+        let data = with_actor::<A, _>(|actor, _| actor.snapshot())?;
+        Some(wit::State {
+            version: A::STATE_VERSION,
+            data,
+        })
+    }
+
+    fn restore(state: wit::State) -> Result<(), String> {
+        let actor = A::restore(&mut Context::new(), state.version, state.data)?;
+        ACTOR.with(|slot| *slot.borrow_mut() = Some(Box::new(actor)));
+        Ok(())
     }
 
     fn terminate(reason: String) {

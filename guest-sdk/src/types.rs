@@ -209,3 +209,82 @@ impl Level {
         }
     }
 }
+
+/// A monitor, returned by [`Context::monitor`](crate::Context::monitor) and
+/// named again in the [`Info::Down`] it produces.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Monitor(pub(crate) u64);
+
+impl Monitor {
+    /// The monitor with the host's number `id` (as kept, say, in a
+    /// message). Only the actor that set a monitor up can remove it.
+    pub fn from_id(id: u64) -> Self {
+        Monitor(id)
+    }
+
+    /// The host's number for this monitor.
+    pub fn id(&self) -> u64 {
+        self.0
+    }
+}
+
+/// What the host tells an actor outside of messages and calls; handled by
+/// [`Actor::handle_info`](crate::Actor::handle_info).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Info {
+    /// The outcome of [`Context::call_async`](crate::Context::call_async),
+    /// tagged with the ref it returned. Decode the answer with
+    /// [`decode`](crate::Decode::decode) as the callee's reply type, or use
+    /// [`Info::response`].
+    Response {
+        /// The ref `call_async` returned.
+        r: Ref,
+        /// The raw answer, or why there is none.
+        result: Result<Vec<u8>, crate::Error>,
+    },
+    /// A process this actor monitors ended (or was not alive).
+    Down {
+        /// The monitor that fired.
+        monitor: Monitor,
+        /// The process.
+        pid: Pid,
+        /// Its exit reason (`"unknown-process"` if it was not alive).
+        reason: String,
+    },
+    /// A linked process ended; only for an actor that traps exits (see
+    /// [`Context::trap_exits`](crate::Context::trap_exits)).
+    Exit {
+        /// The process.
+        pid: Pid,
+        /// Its exit reason.
+        reason: String,
+    },
+}
+
+impl Info {
+    /// For a [`Info::Response`]: its ref and the answer decoded as `R`.
+    pub fn response<R: crate::Decode>(self) -> Option<(Ref, Result<R, crate::Error>)> {
+        match self {
+            Info::Response { r, result } => Some((r, result.and_then(R::decode))),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn from_wit(info: wit::Info) -> Self {
+        match info {
+            wit::Info::Response(resp) => Info::Response {
+                r: Ref::from_wit(resp.r),
+                result: resp.outcome.map_err(crate::Error::from_wit),
+            },
+            wit::Info::Down(d) => Info::Down {
+                monitor: Monitor(d.monitor),
+                pid: Pid::from_wit(d.pid),
+                reason: d.reason,
+            },
+            wit::Info::Exit(e) => Info::Exit {
+                pid: Pid::from_wit(e.pid),
+                reason: e.reason,
+            },
+        }
+    }
+}

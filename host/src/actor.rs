@@ -29,7 +29,9 @@ use crate::mailbox::{Envelope, Mailbox, MailboxReceiver};
 use crate::node::{Exit, NodeInner};
 use crate::pid::Pid;
 use crate::process::{ActorState, Control, Process};
+use crate::reload;
 use crate::stdio::GuestOutput;
+use crate::supervision::{Ending, RestartHistory};
 
 /// What a `Store` carries for one actor: its identity, its sandbox, and the
 /// CPU ticks of the current message.
@@ -39,7 +41,7 @@ pub(crate) struct ActorData {
     /// `set-important-delivery`: every send, call and response of this
     /// actor is important.
     pub(crate) important: bool,
-    ticks: u64,
+    pub(crate) ticks: u64,
     wasi: WasiCtx,
     table: ResourceTable,
     limits: Limits,
@@ -170,7 +172,7 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Store<ActorData> {
 
 /// Words for why a guest call failed: a trap, the CPU budget, the memory
 /// limit.
-fn describe_trap(e: &wasmtime::Error) -> String {
+pub(crate) fn describe_trap(e: &wasmtime::Error) -> String {
     if let Some(cpu) = e.downcast_ref::<CpuBudgetExceeded>() {
         return format!("trap: {cpu}");
     }
@@ -256,6 +258,49 @@ enum Step {
     Trap(String),
 }
 
+/// One live instance of an actor: its store and the guest's exports. An
+/// actor keeps its process (pid, mailbox, names, links) across instances:
+/// a restart or an upgrade only replaces this.
+pub(crate) struct Instance {
+    pub(crate) store: Store<ActorData>,
+    pub(crate) actor: ActorBindings,
+}
+
+/// How a new instance gets its state.
+pub(crate) enum Start<'a> {
+    /// `init` with these arguments.
+    Init(&'a [u8]),
+    /// `restore` from a snapshot.
+    Restore(wit::State),
+}
+
+impl Instance {
+    /// Instantiates `behaviour` for the process `me` and runs `init` or
+    /// `restore`; the error says why the instance could not start.
+    pub(crate) async fn start(
+        node: &Arc<NodeInner>,
+        me: &Arc<Process>,
+        behaviour: &Behaviour,
+        start: Start<'_>,
+    ) -> Result<Instance, String> {
+        let mut store = new_store(node, me);
+        let actor = behaviour
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| format!("instantiation failed: {}", describe_trap(&e)))?;
+        let started = match start {
+            Start::Init(args) => actor.call_init(&mut store, &args.to_vec()).await,
+            Start::Restore(state) => actor.call_restore(&mut store, &state).await,
+        };
+        match started {
+            Ok(Ok(())) => Ok(Instance { store, actor }),
+            Ok(Err(reason)) => Err(reason),
+            Err(e) => Err(describe_trap(&e)),
+        }
+    }
+}
+
 impl NodeInner {
     /// Starts an actor of `behaviour`; returns once its `init` succeeded.
     pub(crate) async fn spawn_actor(
@@ -290,6 +335,8 @@ impl NodeInner {
         for r in p.close_owed() {
             self.calls.fail(r, DeliveryError::Terminated(reason.to_string()));
         }
+        self.close_async_calls(p);
+        self.announce_exit(p, reason);
         if reason == "normal" || reason == "shutdown" {
             tracing::info!(reason, "actor ended");
         } else {
@@ -303,69 +350,105 @@ impl NodeInner {
     }
 }
 
-/// The actor's task.
+/// The actor's task: its first instance, then serving, restarting per its
+/// policy, until it ends for good.
 async fn run(
     node: Arc<NodeInner>,
     me: Arc<Process>,
-    behaviour: Arc<Behaviour>,
+    mut behaviour: Arc<Behaviour>,
     mut rx: MailboxReceiver,
     mut control: watch::Receiver<Option<Control>>,
     args: Vec<u8>,
     started: oneshot::Sender<Result<(), SpawnError>>,
 ) {
-    let mut store = new_store(&node, &me);
-    let started_result = async {
-        let actor =
-            behaviour.pre.instantiate_async(&mut store).await.map_err(|e| {
-                SpawnError::InitFailed(format!("instantiation failed: {}", describe_trap(&e)))
-            })?;
-        match actor.call_init(&mut store, &args).await {
-            Ok(Ok(())) => Ok(actor),
-            Ok(Err(reason)) => Err(SpawnError::InitFailed(reason)),
-            Err(e) => Err(SpawnError::InitFailed(describe_trap(&e))),
-        }
-    }
-    .await;
-    let actor = match started_result {
-        Ok(actor) => actor,
-        Err(e) => {
-            let reason = e.to_string();
-            let _ = started.send(Err(e));
+    let mut inst = match Instance::start(&node, &me, &behaviour, Start::Init(&args)).await {
+        Ok(inst) => inst,
+        Err(reason) => {
+            let _ = started.send(Err(SpawnError::InitFailed(reason.clone())));
             node.finish(&me, &reason);
             return;
         }
     };
+    *me.version.lock() = Some(behaviour.version.clone());
     me.set_state(ActorState::Running);
     let _ = started.send(Ok(()));
 
-    let reason = 'life: loop {
+    let mut history = RestartHistory::default();
+    let reason = loop {
+        let ending = serve(&node, &me, &mut inst, &mut behaviour, &mut rx, &mut control, &args).await;
+        // A pool replaces its workers itself, with fresh pids.
+        let decided = match me.member_of.get() {
+            Some(_) => Err(ending.reason().to_string()),
+            None => node.restart_policy(&behaviour.name).decide(&ending, &mut history),
+        };
+        if let Err(reason) = decided {
+            break reason;
+        }
+        let reason = ending.reason().to_string();
+        // Counted before the callers learn of the failure, so whoever sees
+        // the failure also sees the restart.
+        let n = me.sup.restarts.fetch_add(1, Ordering::Relaxed) + 1;
+        // The new instance cannot answer what the old one was holding.
+        for r in me.drain_owed() {
+            node.calls.fail(r, DeliveryError::Terminated(reason.clone()));
+        }
+        me.clear_exit_signal();
+        tracing::warn!(reason = %reason, restarts = n, "actor restarting");
+        match Instance::start(&node, &me, &behaviour, Start::Init(&args)).await {
+            Ok(fresh) => inst = fresh,
+            Err(e) => break format!("{reason}; the restart failed: {e}"),
+        }
+    };
+    node.finish(&me, &reason);
+    node.on_worker_exit(&me);
+}
+
+/// Hands envelopes to one instance until it ends, and says how it ended.
+async fn serve(
+    node: &Arc<NodeInner>,
+    me: &Arc<Process>,
+    inst: &mut Instance,
+    behaviour: &mut Arc<Behaviour>,
+    rx: &mut MailboxReceiver,
+    control: &mut watch::Receiver<Option<Control>>,
+    args: &[u8],
+) -> Ending {
+    loop {
         // Between messages: a stop or a kill ends the actor at once.
         let env = tokio::select! {
             biased;
-            _ = control.changed() => match current(&control) {
-                Some(Control::Kill(r)) => break 'life r,
+            _ = control.changed() => match current(control) {
+                Some(Control::Kill(r)) => return Ending::Host(r),
+                Some(Control::Exit(r)) => return Ending::LinkExit(r),
                 Some(Control::Stop(r)) => {
-                    run_terminate(&actor, &mut store, &r, &mut control).await;
-                    break 'life r;
+                    run_terminate(inst, &r, control).await;
+                    return Ending::Host(r);
                 }
                 None => continue,
             },
             env = rx.recv() => env,
         };
         let Some(env) = env else {
-            break "normal".to_string();
+            return Ending::Host("normal".to_string());
         };
-        store.data_mut().ticks = 0;
+        if let Envelope::Upgrade(upgrade) = env {
+            if let Err(ending) = reload::upgrade(node, me, inst, behaviour, args, upgrade).await {
+                return ending;
+            }
+            continue;
+        }
+        inst.store.data_mut().ticks = 0;
         // During a message: a kill aborts it; a stop waits for it.
         let mut stop_after: Option<String> = None;
         let step = {
-            let handling = handle(&node, &actor, &mut store, env);
+            let handling = handle(node, &inst.actor, &mut inst.store, env);
             tokio::pin!(handling);
             loop {
                 tokio::select! {
                     biased;
-                    _ = control.changed() => match current(&control) {
-                        Some(Control::Kill(r)) => break 'life r,
+                    _ = control.changed() => match current(control) {
+                        Some(Control::Kill(r)) => return Ending::Host(r),
+                        Some(Control::Exit(r)) => return Ending::LinkExit(r),
                         Some(Control::Stop(r)) => stop_after = Some(r),
                         None => {}
                     },
@@ -373,22 +456,20 @@ async fn run(
                 }
             }
         };
-        me.handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        me.handled.fetch_add(1, Ordering::Relaxed);
         match step {
             Step::Continue => {}
             Step::Stop(r) => {
-                run_terminate(&actor, &mut store, &r, &mut control).await;
-                break r;
+                run_terminate(inst, &r, control).await;
+                return Ending::Stopped(r);
             }
-            Step::Trap(r) => break r,
+            Step::Trap(r) => return Ending::Trap(r),
         }
         if let Some(r) = stop_after {
-            run_terminate(&actor, &mut store, &r, &mut control).await;
-            break r;
+            run_terminate(inst, &r, control).await;
+            return Ending::Host(r);
         }
-    };
-    node.finish(&me, &reason);
-    node.on_worker_exit(&me);
+    }
 }
 
 /// The latest control request (a short borrow: the watch must not stay
@@ -398,13 +479,8 @@ fn current(control: &watch::Receiver<Option<Control>>) -> Option<Control> {
 }
 
 /// Runs the guest's `terminate`, unless a kill comes first.
-async fn run_terminate(
-    actor: &ActorBindings,
-    store: &mut Store<ActorData>,
-    reason: &str,
-    control: &mut watch::Receiver<Option<Control>>,
-) {
-    store.data_mut().ticks = 0;
+async fn run_terminate(inst: &mut Instance, reason: &str, control: &mut watch::Receiver<Option<Control>>) {
+    inst.store.data_mut().ticks = 0;
     tokio::select! {
         biased;
         _ = async {
@@ -415,7 +491,7 @@ async fn run_terminate(
             }
             std::future::pending::<()>().await
         } => {}
-        r = actor.call_terminate(&mut *store, reason) => {
+        r = inst.actor.call_terminate(&mut inst.store, reason) => {
             if let Err(e) = r {
                 tracing::warn!(error = %describe_trap(&e), "terminate trapped");
             }
@@ -438,6 +514,15 @@ async fn handle(
                 Err(e) => Step::Trap(describe_trap(&e)),
             }
         }
+        Envelope::Info(info) => {
+            let info = wit::Info::from(info);
+            match actor.call_handle_info(&mut *store, &info).await {
+                Ok(()) => Step::Continue,
+                Err(e) => Step::Trap(describe_trap(&e)),
+            }
+        }
+        // Handled by `serve` before it gets here.
+        Envelope::Upgrade(_) => Step::Continue,
         Envelope::Call { from, r, payload } => {
             let wfrom = wit::Pid::from(&from);
             let outcome = actor

@@ -101,3 +101,24 @@ impl From<RegisterError> for wit::RegisterError {
         }
     }
 }
+
+impl From<crate::mailbox::Info> for wit::Info {
+    fn from(info: crate::mailbox::Info) -> Self {
+        use crate::mailbox::Info;
+        match info {
+            Info::Response { r, result } => wit::Info::Response(wit::AsyncResponse {
+                r: r.into(),
+                outcome: result.map_err(Into::into),
+            }),
+            Info::Down { monitor, pid, reason } => wit::Info::Down(wit::Down {
+                monitor,
+                pid: (&pid).into(),
+                reason,
+            }),
+            Info::Exit { pid, reason } => wit::Info::Exit(wit::ExitSignal {
+                pid: (&pid).into(),
+                reason,
+            }),
+        }
+    }
+}

@@ -17,6 +17,13 @@
 //! Only the calling actor waits: its import future is pending, so its fiber
 //! is suspended and the thread runs other actors.
 //!
+//! `call-async` sends the same request without parking anyone: the caller
+//! gets the ref at once, and a small task waits in its place and puts the
+//! outcome on the caller's system lane as a `response` info. It cannot
+//! deadlock, so it is never refused as a cycle; an actor may have at most
+//! its mailbox capacity of them outstanding, which keeps the system lane
+//! bounded.
+//!
 //! A call to oneself, or one that would close a cycle of actors waiting on
 //! each other (A→B→A, A→B→C→A), is refused at once with `not-allowed`: each
 //! process publishes whom it is waiting on, and the caller walks that chain
@@ -30,7 +37,7 @@ use dashmap::DashMap;
 use tokio::sync::oneshot;
 
 use crate::error::DeliveryError;
-use crate::mailbox::Envelope;
+use crate::mailbox::{Envelope, Info};
 use crate::node::NodeInner;
 use crate::pid::{now_ms, Address, Pid, Ref, RefId};
 use crate::process::{ActorState, Process};
@@ -160,6 +167,64 @@ impl NodeInner {
                 "the call was dropped by the host".to_string(),
             )),
             Err(_) => Err(DeliveryError::Timeout),
+        }
+    }
+
+    /// Sends a request from the actor `me` and returns its ref at once; the
+    /// outcome comes later to `me`'s system lane.
+    pub(crate) fn call_async(
+        self: &Arc<Self>,
+        me: &Arc<Process>,
+        to: &Address,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<Ref, DeliveryError> {
+        self.check_size(payload.len())?;
+        let timeout = timeout.unwrap_or(self.config.call_timeout);
+        let target = self.resolve(to)?;
+        let r = Ref::new(timeout);
+        {
+            let mut outstanding = me.async_calls.lock();
+            let cap = me.mailbox.capacity();
+            if outstanding.len() >= cap {
+                return Err(DeliveryError::NotAllowed(format!(
+                    "{} has {cap} async calls outstanding, as many as its mailbox holds; \
+                     handle some answers first",
+                    me.pid
+                )));
+            }
+            outstanding.insert(r.id);
+        }
+        let rx = match self.deliver_call(&target, &me.pid, r, payload) {
+            Ok(rx) => rx,
+            Err(e) => {
+                me.async_calls.lock().remove(&r.id);
+                return Err(e);
+            }
+        };
+        let node = self.clone();
+        let me = me.clone();
+        tokio::spawn(async move {
+            let _open = OpenCall { calls: &node.calls, r: r.id };
+            let result = match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(result)) => result,
+                // The caller ended: `finish` closed its async calls.
+                Ok(Err(_)) => return,
+                Err(_) => Err(DeliveryError::Timeout),
+            };
+            if me.async_calls.lock().remove(&r.id) {
+                me.mailbox.push_system(Envelope::Info(Info::Response { r, result }));
+            }
+        });
+        Ok(r)
+    }
+
+    /// Forgets the async calls of an actor that ended: their answers are
+    /// refused as `response-ignored`.
+    pub(crate) fn close_async_calls(&self, me: &Process) {
+        let refs: Vec<RefId> = me.async_calls.lock().drain().collect();
+        for r in refs {
+            self.calls.close(r);
         }
     }
 

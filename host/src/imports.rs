@@ -51,6 +51,18 @@ impl Host for ActorData {
         delivered(r)
     }
 
+    async fn call_async(
+        &mut self,
+        to: wit::Address,
+        request: Vec<u8>,
+        timeout_ms: Option<u32>,
+    ) -> Delivered<wit::Ref> {
+        let r = self
+            .node
+            .call_async(&self.me, &to.into(), request, ms(timeout_ms));
+        delivered(r.map(Into::into))
+    }
+
     async fn send_response(&mut self, to: wit::Pid, r: wit::Ref, response: Vec<u8>) -> Delivered<()> {
         delivered(self.node.respond(&Pid::from(to), &r.into(), Ok(response)))
     }
@@ -114,6 +126,28 @@ impl Host for ActorData {
 
     async fn whereis(&mut self, name: String) -> Result<Option<wit::Pid>> {
         Ok(self.node.whereis(&name).map(|p| (&p).into()))
+    }
+
+    async fn link(&mut self, to: wit::Pid) -> Delivered<()> {
+        delivered(self.node.link(&self.me, &Pid::from(to)))
+    }
+
+    async fn unlink(&mut self, to: wit::Pid) -> Result<()> {
+        self.node.unlink(&self.me, &Pid::from(to));
+        Ok(())
+    }
+
+    async fn trap_exits(&mut self, on: bool) -> Result<()> {
+        self.me.sup.trap_exits.store(on, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn monitor(&mut self, to: wit::Address) -> Result<u64> {
+        Ok(self.node.monitor(&self.me, &to.into()))
+    }
+
+    async fn demonitor(&mut self, m: u64) -> Result<bool> {
+        Ok(self.node.demonitor(&self.me, m))
     }
 
     async fn log(&mut self, level: wit::Level, mut message: String) -> Result<()> {

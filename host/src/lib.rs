@@ -31,6 +31,8 @@
 //! | calls, refs, deadlines, cycle refusal | `calls` |
 //! | registered names | `names` |
 //! | pools of workers behind one pid | `pool` |
+//! | links, monitors, restart policies | [`supervision`] |
+//! | hot upgrades of running actors | [`reload`] |
 //! | timers | `timers` |
 //! | the `host` imports | `imports` |
 //! | guest stdout/stderr | `stdio` |
@@ -59,8 +61,10 @@ pub mod node;
 pub mod pid;
 mod pool;
 mod process;
+pub mod reload;
 mod routing;
 mod stdio;
+pub mod supervision;
 mod timers;
 pub mod watch;
 
@@ -72,3 +76,5 @@ pub use node::{ActorInfo, Exit, Node};
 pub use pid::{Address, Pid, Ref, RefId};
 pub use pool::PoolStats;
 pub use process::ActorState;
+pub use reload::UpgradeReport;
+pub use supervision::{Restart, RestartPolicy};

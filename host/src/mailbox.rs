@@ -1,12 +1,25 @@
-//! Mailboxes: what an actor receives, and the bounded queue that holds it.
+//! Mailboxes: what an actor receives, and the queues that hold it.
 //!
-//! A mailbox is a bounded multi-producer queue. Enqueueing never waits: a
-//! full mailbox is reported to the sender at once as `mailbox-full`, so a
-//! slow actor pushes back on its senders instead of growing without bound
-//! or dropping messages silently.
+//! A mailbox has two lanes:
+//!
+//! - the **message lane**, bounded, for messages and calls from other
+//!   actors. Enqueueing never waits: a full lane is reported to the sender
+//!   at once as `mailbox-full`, so a slow actor pushes back on its senders
+//!   instead of growing without bound or dropping messages silently;
+//! - the **system lane**, for what the host itself must get to the actor:
+//!   answers to its async calls, `down` and `exit` infos, and upgrades. It
+//!   is unbounded so that none of these is ever lost to a full mailbox; it
+//!   stays small because each item answers something the actor set up (an
+//!   async call, a monitor, a link), and async calls are capped per actor.
+//!
+//! The actor takes from the system lane first, so it learns of a partner's
+//! end or of a new version before it works through a long backlog.
 
-use tokio::sync::mpsc;
+use std::sync::Arc;
 
+use tokio::sync::{mpsc, oneshot};
+
+use crate::engine::Behaviour;
 use crate::error::DeliveryError;
 use crate::pid::{Pid, Ref};
 
@@ -17,12 +30,39 @@ pub(crate) enum Envelope {
     Message { from: Pid, payload: Vec<u8> },
     /// A request from `call`; answered through the calls table under `r`.
     Call { from: Pid, r: Ref, payload: Vec<u8> },
+    /// Something from the host, for `handle-info`.
+    Info(Info),
+    /// Switch to another version of the behaviour between two messages;
+    /// see `reload`.
+    Upgrade(Upgrade),
+}
+
+/// What the host tells an actor outside of messages and calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Info {
+    /// The outcome of a `call-async`.
+    Response {
+        r: Ref,
+        result: Result<Vec<u8>, DeliveryError>,
+    },
+    /// A monitored process ended.
+    Down { monitor: u64, pid: Pid, reason: String },
+    /// A linked process ended (the actor traps exits).
+    Exit { pid: Pid, reason: String },
+}
+
+/// A request to run a new version; `done` learns how it went.
+#[derive(Debug)]
+pub(crate) struct Upgrade {
+    pub(crate) behaviour: Arc<Behaviour>,
+    pub(crate) done: oneshot::Sender<Result<(), String>>,
 }
 
 /// The sending side of an actor's mailbox.
 #[derive(Debug, Clone)]
 pub(crate) struct Mailbox {
     tx: mpsc::Sender<Envelope>,
+    system: mpsc::UnboundedSender<Envelope>,
 }
 
 /// An envelope a mailbox did not take, and why.
@@ -32,17 +72,35 @@ pub(crate) struct Refused {
 }
 
 /// The receiving side, owned by the actor's task.
-pub(crate) type MailboxReceiver = mpsc::Receiver<Envelope>;
+#[derive(Debug)]
+pub(crate) struct MailboxReceiver {
+    rx: mpsc::Receiver<Envelope>,
+    system: mpsc::UnboundedReceiver<Envelope>,
+}
+
+impl MailboxReceiver {
+    /// The next envelope, system lane first; `None` once the mailbox is
+    /// closed and drained.
+    pub(crate) async fn recv(&mut self) -> Option<Envelope> {
+        tokio::select! {
+            biased;
+            Some(env) = self.system.recv() => Some(env),
+            env = self.rx.recv() => env,
+        }
+    }
+}
 
 impl Mailbox {
-    /// A mailbox that holds up to `capacity` envelopes.
+    /// A mailbox whose message lane holds up to `capacity` envelopes.
     pub(crate) fn new(capacity: usize) -> (Mailbox, MailboxReceiver) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (Mailbox { tx }, rx)
+        let (system, system_rx) = mpsc::unbounded_channel();
+        (Mailbox { tx, system }, MailboxReceiver { rx, system: system_rx })
     }
 
-    /// Enqueues without waiting. A refused envelope comes back with the
-    /// reason, so it can be offered to another mailbox (pools do).
+    /// Enqueues a message or call without waiting. A refused envelope comes
+    /// back with the reason, so it can be offered to another mailbox (pools
+    /// do).
     pub(crate) fn push(&self, env: Envelope) -> Result<(), Box<Refused>> {
         self.tx.try_send(env).map_err(|e| match e {
             mpsc::error::TrySendError::Full(env) => Box::new(Refused {
@@ -57,8 +115,18 @@ impl Mailbox {
         })
     }
 
-    /// Envelopes waiting to be handled.
+    /// Enqueues on the system lane; false if the actor has ended.
+    pub(crate) fn push_system(&self, env: Envelope) -> bool {
+        self.system.send(env).is_ok()
+    }
+
+    /// Envelopes waiting to be handled on the message lane.
     pub(crate) fn depth(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// The message lane's capacity.
+    pub(crate) fn capacity(&self) -> usize {
+        self.tx.max_capacity()
     }
 }

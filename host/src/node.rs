@@ -22,12 +22,14 @@ use crate::actor::{ActorData, SpawnCounts};
 use crate::bindings::ActorBindings;
 use crate::calls::Calls;
 use crate::config::NodeConfig;
-use crate::engine::{self, Behaviour};
+use crate::engine::{self, Behaviour, Version};
 use crate::error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
 use crate::names::Names;
 use crate::pid::{Address, Pid};
 use crate::pool::PoolStats;
 use crate::process::{ActorState, Process};
+use crate::reload::UpgradeReport;
+use crate::supervision::RestartPolicy;
 use crate::timers::Timers;
 
 /// A process that ended, and why.
@@ -57,6 +59,8 @@ pub struct ActorInfo {
     pub mailbox_depth: usize,
     /// Messages and calls it has handled.
     pub handled: u64,
+    /// Times it was restarted in place after a failure.
+    pub restarts: u64,
     /// What it is doing.
     pub state: ActorState,
     /// For a pool's pid: its counters.
@@ -81,6 +85,8 @@ pub(crate) struct NodeInner {
     pub(crate) exits: broadcast::Sender<Exit>,
     /// Live actors against the spawn limits.
     pub(crate) spawn_counts: SpawnCounts,
+    /// Restart policies by behaviour; absent means the default.
+    pub(crate) policies: DashMap<String, RestartPolicy>,
     host_pid: Pid,
 }
 
@@ -91,6 +97,10 @@ impl NodeInner {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             creation: self.creation,
         }
+    }
+
+    pub(crate) fn host_pid(&self) -> &Pid {
+        &self.host_pid
     }
 
     pub(crate) fn behaviour(&self, name: &str) -> Option<Arc<Behaviour>> {
@@ -151,6 +161,7 @@ impl Node {
                 timers: Timers::default(),
                 exits,
                 spawn_counts: SpawnCounts::default(),
+                policies: DashMap::new(),
                 host_pid,
             }),
         })
@@ -336,11 +347,15 @@ impl Node {
             .iter()
             .map(|e| {
                 let p = e.value();
-                let version = self
-                    .inner
-                    .behaviour(&p.behaviour)
-                    .map(|b| b.version.short().to_string())
-                    .unwrap_or_default();
+                // What the actor runs, which may lag the newest load.
+                let version = match &*p.version.lock() {
+                    Some(v) => v.short().to_string(),
+                    None => self
+                        .inner
+                        .behaviour(&p.behaviour)
+                        .map(|b| b.version.short().to_string())
+                        .unwrap_or_default(),
+                };
                 (
                     p.pid.id,
                     ActorInfo {
@@ -350,6 +365,7 @@ impl Node {
                         names: p.names.lock().clone(),
                         mailbox_depth: p.mailbox.depth(),
                         handled: p.handled.load(Ordering::Relaxed),
+                        restarts: p.sup.restarts.load(Ordering::Relaxed),
                         state: p.state(),
                         pool: p.pool.as_ref().map(|pool| pool.stats()),
                     },
@@ -358,6 +374,36 @@ impl Node {
             .collect();
         rows.sort_by_key(|(id, _)| *id);
         rows.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Sets the restart policy of `behaviour` (default: temporary). It
+    /// applies to the next end of each of its actors.
+    pub fn set_restart_policy(&self, behaviour: &str, policy: RestartPolicy) {
+        self.inner.policies.insert(behaviour.to_string(), policy);
+    }
+
+    /// Times `pid` was restarted in place, if it is alive.
+    pub fn restarts(&self, pid: &Pid) -> Option<u64> {
+        let mut n = None;
+        self.with_process(pid, |p| n = Some(p.sup.restarts.load(Ordering::Relaxed)));
+        n
+    }
+
+    /// The version `pid` runs, if it is alive.
+    pub fn version_of(&self, pid: &Pid) -> Option<Version> {
+        let mut v = None;
+        self.with_process(pid, |p| v = p.version.lock().clone());
+        v
+    }
+
+    /// Loads `bytes` as the new version of behaviour `name` and switches
+    /// every live actor of it, between two of its messages, keeping its
+    /// state (see [`reload`](crate::reload)). A load failure changes
+    /// nothing and is returned; actors that could not switch stay on their
+    /// old version and are listed in the report.
+    pub async fn upgrade(&self, name: &str, bytes: Vec<u8>) -> Result<UpgradeReport, LoadError> {
+        let next = self.load(name, bytes).await?;
+        Ok(self.inner.upgrade_actors(&next).await)
     }
 
     /// What `pid` is doing, if it is alive.

@@ -12,9 +12,11 @@ use std::sync::{Arc, OnceLock, Weak};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
+use crate::engine::Version;
 use crate::mailbox::Mailbox;
 use crate::pid::{Pid, RefId};
 use crate::pool::Pool;
+use crate::supervision::Supervision;
 
 /// What an actor is doing, as `ps` and the HTTP API show it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -48,6 +50,9 @@ pub(crate) enum Control {
     Stop(String),
     /// End now, even in the middle of a message; `terminate` does not run.
     Kill(String),
+    /// A linked process ended: end now, like a kill, but as the actor's own
+    /// failure, so its restart policy applies.
+    Exit(String),
 }
 
 /// Calls this process owes answers to. Once the process ends, `open` is
@@ -79,6 +84,12 @@ pub(crate) struct Process {
     pub(crate) member_of: OnceLock<Weak<Pool>>,
     /// A worker taken out of its pool on purpose is not replaced.
     pub(crate) retired: std::sync::atomic::AtomicBool,
+    /// Links, monitors, exit trapping, restarts.
+    pub(crate) sup: Supervision,
+    /// `call-async` calls waiting for their answer.
+    pub(crate) async_calls: Mutex<HashSet<RefId>>,
+    /// The version of its behaviour the actor runs now.
+    pub(crate) version: Mutex<Option<Version>>,
 }
 
 impl Process {
@@ -113,6 +124,9 @@ impl Process {
             pool,
             member_of: OnceLock::new(),
             retired: std::sync::atomic::AtomicBool::new(false),
+            sup: Supervision::default(),
+            async_calls: Mutex::new(HashSet::new()),
+            version: Mutex::new(None),
         };
         (Arc::new(p), control_rx)
     }
@@ -148,6 +162,30 @@ impl Process {
         });
     }
 
+    /// Delivers a link's exit signal: ends the actor now, unless the host
+    /// already asked it to end.
+    pub(crate) fn exit_signal(&self, reason: &str) {
+        self.control.send_if_modified(|c| {
+            if c.is_some() {
+                return false;
+            }
+            *c = Some(Control::Exit(reason.to_string()));
+            true
+        });
+    }
+
+    /// Forgets a link's exit signal once the actor restarted, so that the
+    /// host can still stop or kill it later.
+    pub(crate) fn clear_exit_signal(&self) {
+        self.control.send_if_modified(|c| {
+            if matches!(c, Some(Control::Exit(_))) {
+                *c = None;
+                return true;
+            }
+            false
+        });
+    }
+
     /// Records that this process owes an answer to the call `r`; false if
     /// the process has already ended.
     pub(crate) fn owe(&self, r: RefId) -> bool {
@@ -164,6 +202,12 @@ impl Process {
         let mut owed = self.owed.lock();
         owed.open = false;
         owed.refs.drain().collect()
+    }
+
+    /// Returns the calls owed so far, keeping the book open (a restart:
+    /// the new instance cannot answer what the old one was holding).
+    pub(crate) fn drain_owed(&self) -> Vec<RefId> {
+        self.owed.lock().refs.drain().collect()
     }
 
     /// The processes an envelope for this pid may go to, in the order to

@@ -19,7 +19,9 @@ pub enum CounterRequest {
     Get,
 }
 
-#[derive(Default)]
+/// The state. It is serde, so the guest SDK hands it to the next version
+/// of the actor on a hot upgrade: the count survives a reload.
+#[derive(Default, Serialize, Deserialize)]
 pub struct Counter {
     count: u64,
 }

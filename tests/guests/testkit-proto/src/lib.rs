@@ -156,6 +156,52 @@ pub enum TestRequest {
     /// Reply: `(u32, String)`, how many spawns succeeded and the text of the
     /// error that ended the loop.
     SpawnForever { behaviour: String },
+    /// Starts a pool of `size` workers of `behaviour` with `args` as raw
+    /// init bytes. Reply: `Result<WirePid, String>`.
+    SpawnPool { behaviour: String, size: u32, args: Vec<u8> },
+    /// Calls `to` with `payload` (raw) without waiting. Reply:
+    /// `Result<WireRef, WireError>`; the outcome later shows in `Infos`.
+    CallAsync {
+        to: Target,
+        payload: Vec<u8>,
+        timeout_ms: Option<u32>,
+    },
+    /// Reply: `Vec<WireInfo>`, every info received so far, in order.
+    Infos,
+    /// Links to a process. Reply: `Result<(), WireError>`.
+    Link(WirePid),
+    /// Removes a link. Reply: `()`.
+    Unlink(WirePid),
+    /// Turns exit trapping on or off. Reply: `()`.
+    TrapExits(bool),
+    /// Monitors a process. Reply: `u64`, the monitor.
+    Monitor(Target),
+    /// Removes a monitor. Reply: `bool`.
+    Demonitor(u64),
+    /// Defers and keeps the call in the actor's state (which a hot upgrade
+    /// hands over), to be answered by `AnswerHeld`.
+    Hold,
+    /// Answers every held call with `Vec<u8>` `payload`. Reply: `u32`, how
+    /// many were answered.
+    AnswerHeld(Vec<u8>),
+}
+
+/// An info the testkit received, shaped for the tests.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum WireInfo {
+    Response {
+        r: WireRef,
+        result: Result<Vec<u8>, WireError>,
+    },
+    Down {
+        monitor: u64,
+        pid: WirePid,
+        reason: String,
+    },
+    Exit {
+        pid: WirePid,
+        reason: String,
+    },
 }
 
 /// What the testkit does with a message.

@@ -12,13 +12,22 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
-use testkit_proto::{Target, TestArgs, TestMessage, TestRequest, WireCall, WireError, WirePid, WireRef};
-use wactor_guest::{Actor, Address, Call, Context, Encode, Error, Outcome, Pid, Raw, Ref};
+use serde::{Deserialize, Serialize};
+use testkit_proto::{
+    Target, TestArgs, TestMessage, TestRequest, WireCall, WireError, WireInfo, WirePid, WireRef,
+};
+use wactor_guest::{Actor, Address, Call, Context, Encode, Error, Info, Monitor, Outcome, Pid, Raw, Ref};
 
+/// The state is serde, so a hot upgrade hands all of it to the next
+/// version, held calls included.
+#[derive(Serialize, Deserialize)]
 struct Testkit {
     /// Payloads of `TestMessage::Record`, in order of arrival.
     received: Vec<Vec<u8>>,
+    /// Infos, in order of arrival.
+    infos: Vec<WireInfo>,
+    /// Calls deferred by `Hold`.
+    held: Vec<WireCall>,
 }
 
 impl Actor for Testkit {
@@ -32,7 +41,11 @@ impl Actor for Testkit {
             ctx.register(&name)
                 .map_err(|e| format!("testkit: cannot register {name:?}: {e}"))?;
         }
-        Ok(Testkit { received: Vec::new() })
+        Ok(Testkit {
+            received: Vec::new(),
+            infos: Vec::new(),
+            held: Vec::new(),
+        })
     }
 
     fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: TestMessage) {
@@ -116,7 +129,56 @@ impl Actor for Testkit {
             TestRequest::Now => reply(&now_ms()),
             TestRequest::Random => reply(&random_u64()),
             TestRequest::SpawnForever { behaviour } => reply(&spawn_forever(ctx, &behaviour)),
+            TestRequest::SpawnPool { behaviour, size, args } => reply(
+                &ctx.spawn_pool(&behaviour, size, &Raw(args))
+                    .map(|pid| wire_pid(&pid))
+                    .map_err(|e| e.to_string()),
+            ),
+            TestRequest::CallAsync {
+                to,
+                payload,
+                timeout_ms,
+            } => {
+                let timeout = timeout_ms.map(|ms| Duration::from_millis(ms.into()));
+                let r = ctx.call_async(address(to), &Raw(payload), timeout);
+                reply(&r.map(|r| wire_ref(&r)).map_err(wire_error))
+            }
+            TestRequest::Infos => reply(&self.infos),
+            TestRequest::Link(pid) => reply(&ctx.link(&sdk_pid(pid)).map_err(wire_error)),
+            TestRequest::Unlink(pid) => reply(&ctx.unlink(&sdk_pid(pid))),
+            TestRequest::TrapExits(on) => reply(&ctx.trap_exits(on)),
+            TestRequest::Monitor(to) => reply(&ctx.monitor(address(to)).id()),
+            TestRequest::Demonitor(id) => reply(&ctx.demonitor(Monitor::from_id(id))),
+            TestRequest::Hold => {
+                self.held.push(wire_call(&call));
+                Outcome::Defer
+            }
+            TestRequest::AnswerHeld(payload) => {
+                let held = std::mem::take(&mut self.held);
+                for c in &held {
+                    answer(ctx, c, &payload, None);
+                }
+                reply(&(held.len() as u32))
+            }
         }
+    }
+
+    fn handle_info(&mut self, _ctx: &mut Context, info: Info) {
+        self.infos.push(match info {
+            Info::Response { r, result } => WireInfo::Response {
+                r: wire_ref(&r),
+                result: result.map_err(wire_error),
+            },
+            Info::Down { monitor, pid, reason } => WireInfo::Down {
+                monitor: monitor.id(),
+                pid: wire_pid(&pid),
+                reason,
+            },
+            Info::Exit { pid, reason } => WireInfo::Exit {
+                pid: wire_pid(&pid),
+                reason,
+            },
+        });
     }
 }
 
@@ -257,14 +319,18 @@ fn sdk_pid(pid: WirePid) -> Pid {
     }
 }
 
+fn wire_ref(r: &Ref) -> WireRef {
+    WireRef {
+        id_hi: r.id_hi,
+        id_lo: r.id_lo,
+        deadline_ms: r.deadline_ms,
+    }
+}
+
 fn wire_call(call: &Call) -> WireCall {
     WireCall {
         from: wire_pid(&call.from),
-        r: WireRef {
-            id_hi: call.r.id_hi,
-            id_lo: call.r.id_lo,
-            deadline_ms: call.r.deadline_ms,
-        },
+        r: wire_ref(&call.r),
     }
 }
 

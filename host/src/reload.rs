@@ -1,0 +1,140 @@
+//! Hot reload: running actors switch to a new version of their behaviour
+//! without losing their state, their mailbox or a single message.
+//!
+//! An upgrade has two halves:
+//!
+//! 1. **Off the actor threads**, the new bytes are compiled and checked
+//!    against the `actor` world ([`Node::load`](crate::Node::load)). If that
+//!    fails, nothing changes: the old version keeps serving.
+//! 2. **In each actor's own task, between two messages**, the actor
+//!    switches. The request travels on the system lane of its mailbox, so
+//!    it is handled after the message in progress and before the next one;
+//!    messages and calls that arrive meanwhile simply wait in the mailbox
+//!    and are handled by the new version, in order, exactly once.
+//!
+//! The switch: the old instance's `snapshot` export hands over its state,
+//! a new instance of the new version is created and its `restore` export
+//! takes the state (an actor with no state to hand over, `snapshot`
+//! returning `none`, is started with `init` and its original arguments
+//! instead). Pid, names, mailbox, timers, links and monitors belong to the
+//! process, not the instance, so they stay; so do the calls the old
+//! version deferred, which the new one can still answer with the
+//! `(from, ref)` it finds in its restored state.
+//!
+//! **Rollback**: if the new instance fails to start (its `restore` or
+//! `init` returns an error or traps), the actor stays on the old instance,
+//! which is untouched, and the failure is reported. The one case where the
+//! old instance is lost is a trap in its own `snapshot`: then the new
+//! version is started fresh with `init`, and if that fails too the actor
+//! ends as a trap would end it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::actor::{describe_trap, Instance, Start};
+use crate::engine::Behaviour;
+use crate::mailbox::{Envelope, Upgrade};
+use crate::node::NodeInner;
+use crate::pid::Pid;
+use crate::process::Process;
+use crate::supervision::Ending;
+
+/// What an upgrade of one behaviour did.
+#[derive(Clone, Debug, Default)]
+pub struct UpgradeReport {
+    /// Actors now running the new version.
+    pub upgraded: Vec<Pid>,
+    /// Actors that stayed on their old version, and why.
+    pub failed: Vec<(Pid, String)>,
+    /// Time from the first switch request to the last answer.
+    pub switch_time: Duration,
+}
+
+/// Switches one actor's instance to `upgrade.behaviour`; runs in the actor's
+/// task. `Err` only when the actor has no usable instance left.
+pub(crate) async fn upgrade(
+    node: &Arc<NodeInner>,
+    me: &Arc<Process>,
+    inst: &mut Instance,
+    behaviour: &mut Arc<Behaviour>,
+    args: &[u8],
+    upgrade: Upgrade,
+) -> Result<(), Ending> {
+    let Upgrade { behaviour: next, done } = upgrade;
+    inst.store.data_mut().ticks = 0;
+    let important = inst.store.data().important;
+    let (start, snapshot_trap) = match inst.actor.call_snapshot(&mut inst.store).await {
+        Ok(Some(state)) => (Start::Restore(state), None),
+        Ok(None) => (Start::Init(args), None),
+        Err(e) => (Start::Init(args), Some(describe_trap(&e))),
+    };
+    match Instance::start(node, me, &next, start).await {
+        Ok(mut fresh) => {
+            fresh.store.data_mut().important = important;
+            *inst = fresh;
+            *behaviour = next.clone();
+            *me.version.lock() = Some(next.version.clone());
+            let _ = done.send(match snapshot_trap {
+                None => Ok(()),
+                Some(trap) => Err(format!(
+                    "the old version trapped in `snapshot` ({trap}); the new version started fresh with `init`"
+                )),
+            });
+            Ok(())
+        }
+        Err(e) => match snapshot_trap {
+            None => {
+                let _ = done.send(Err(format!(
+                    "the new version failed to start ({e}); the actor stays on version {}",
+                    behaviour.version.short()
+                )));
+                Ok(())
+            }
+            Some(trap) => {
+                let reason = format!(
+                    "upgrade failed: the old version trapped in `snapshot` ({trap}) and the new one failed to start ({e})"
+                );
+                let _ = done.send(Err(reason.clone()));
+                Err(Ending::Trap(reason))
+            }
+        },
+    }
+}
+
+impl NodeInner {
+    /// Asks every live actor of `next.name` to switch to `next`, and waits
+    /// until each has answered.
+    pub(crate) async fn upgrade_actors(&self, next: &Arc<Behaviour>) -> UpgradeReport {
+        let began = Instant::now();
+        let targets: Vec<Arc<Process>> = self
+            .processes
+            .iter()
+            .filter(|e| e.value().behaviour == next.name && e.value().pool.is_none())
+            .map(|e| e.value().clone())
+            .collect();
+        let mut waiting = Vec::with_capacity(targets.len());
+        for p in targets {
+            let (done, answer) = oneshot::channel();
+            let sent = p.mailbox.push_system(Envelope::Upgrade(Upgrade {
+                behaviour: next.clone(),
+                done,
+            }));
+            if sent {
+                waiting.push((p.pid.clone(), answer));
+            }
+        }
+        let mut report = UpgradeReport::default();
+        for (pid, answer) in waiting {
+            match answer.await {
+                Ok(Ok(())) => report.upgraded.push(pid),
+                Ok(Err(e)) => report.failed.push((pid, e)),
+                // The actor ended before it got to the switch.
+                Err(_) => {}
+            }
+        }
+        report.switch_time = began.elapsed();
+        report
+    }
+}

@@ -1,0 +1,293 @@
+//! Supervision: links, monitors, exit trapping and restart policies.
+//!
+//! - A **link** ties two processes both ways. When one ends with a reason
+//!   other than `normal`, the other is ended too, with the reason
+//!   `linked <pid> ended: <reason>`; an actor that **traps exits** gets an
+//!   `exit` info instead (for a `normal` end as well) and keeps running.
+//! - A **monitor** watches one process: when it ends, the watcher gets one
+//!   `down` info with the monitor and the reason. Monitoring a process that
+//!   is not alive gives the `down` (reason `unknown-process`) at once, so a
+//!   watcher never waits for an end that already happened.
+//! - A **restart policy** per behaviour says what happens when an actor
+//!   ends on its own (a trap, its own `stop`, a link's exit signal):
+//!   `permanent` restarts it always, `transient` only after an abnormal end,
+//!   `temporary` never. A restart keeps the pid, the names, the mailbox,
+//!   links and monitors; the state is fresh (`init` runs again with the
+//!   original arguments) and calls the actor owed get `terminated` with
+//!   the reason. Restarts are counted per actor. Past the restart intensity
+//!   (`max_restarts` within `within`), the actor stays down and the failure
+//!   is reported. An actor the host stops or kills is never restarted, and
+//!   pool workers are replaced by their pool instead.
+//!
+//! Links and monitors fire only when an actor finally ends: a restarted
+//! actor is the same process, still there for whoever watches it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::error::DeliveryError;
+use crate::mailbox::{Envelope, Info};
+use crate::node::NodeInner;
+use crate::pid::{Address, Pid};
+use crate::process::Process;
+
+/// When an actor that ended on its own is started again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Restart {
+    /// Always, whatever the reason.
+    Permanent,
+    /// Only after an abnormal end (any reason but `normal`).
+    Transient,
+    /// Never.
+    Temporary,
+}
+
+/// A behaviour's restart policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// When to restart.
+    pub restart: Restart,
+    /// Restart intensity: at most this many restarts...
+    pub max_restarts: u32,
+    /// ...within this window; one more and the actor stays down.
+    pub within: Duration,
+}
+
+impl Default for RestartPolicy {
+    /// `temporary`, with an intensity of 3 restarts in 5 s for when the
+    /// policy is changed to restart.
+    fn default() -> Self {
+        RestartPolicy {
+            restart: Restart::Temporary,
+            max_restarts: 3,
+            within: Duration::from_secs(5),
+        }
+    }
+}
+
+/// How an actor's life (or one run of it, between restarts) ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The guest trapped.
+    Trap(String),
+    /// The guest asked to end (`stop`, `reply-and-stop`).
+    Stopped(String),
+    /// A linked process ended and this one does not trap exits.
+    LinkExit(String),
+    /// The host stopped or killed it; never restarted.
+    Host(String),
+}
+
+impl Ending {
+    pub(crate) fn reason(&self) -> &str {
+        match self {
+            Ending::Trap(r) | Ending::Stopped(r) | Ending::LinkExit(r) | Ending::Host(r) => r,
+        }
+    }
+}
+
+/// The restarts of one actor in the current window.
+#[derive(Debug, Default)]
+pub(crate) struct RestartHistory {
+    recent: VecDeque<Instant>,
+}
+
+impl RestartPolicy {
+    /// Whether an actor that ended this way is restarted: `Ok(())` to
+    /// restart (and the restart is recorded), or `Err(reason)` with its
+    /// final exit reason.
+    pub(crate) fn decide(&self, ending: &Ending, history: &mut RestartHistory) -> Result<(), String> {
+        let reason = ending.reason();
+        let wanted = match ending {
+            Ending::Host(_) => false,
+            _ => match self.restart {
+                Restart::Permanent => true,
+                Restart::Transient => reason != "normal",
+                Restart::Temporary => false,
+            },
+        };
+        if !wanted {
+            return Err(reason.to_string());
+        }
+        let now = Instant::now();
+        while history
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.within)
+        {
+            history.recent.pop_front();
+        }
+        if history.recent.len() >= self.max_restarts as usize {
+            return Err(format!(
+                "{reason} (restart intensity reached: {} restarts within {:?}; not restarted again)",
+                history.recent.len(),
+                self.within
+            ));
+        }
+        history.recent.push_back(now);
+        Ok(())
+    }
+}
+
+/// One process's links and monitors.
+#[derive(Debug, Default)]
+pub(crate) struct Supervision {
+    inner: Mutex<Bonds>,
+    /// Exit signals from links become `exit` infos instead of ending it.
+    pub(crate) trap_exits: AtomicBool,
+    /// Times the actor was restarted in place.
+    pub(crate) restarts: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Bonds {
+    /// False once the process ended: no new link or monitor may attach.
+    open: bool,
+    links: HashSet<Pid>,
+    /// Monitors on this process: id → watcher.
+    watchers: HashMap<u64, Pid>,
+    /// Monitors this process holds: id → watched process.
+    watching: HashMap<u64, Pid>,
+}
+
+impl Default for Bonds {
+    fn default() -> Self {
+        Bonds {
+            open: true,
+            links: HashSet::new(),
+            watchers: HashMap::new(),
+            watching: HashMap::new(),
+        }
+    }
+}
+
+/// Monitor ids are unique across the host, so a forged or stale id names
+/// no one else's monitor.
+static NEXT_MONITOR: AtomicU64 = AtomicU64::new(1);
+
+impl NodeInner {
+    fn live(&self, pid: &Pid) -> Option<Arc<Process>> {
+        self.check_local(pid).ok()?;
+        self.processes.get(&pid.id).map(|p| p.value().clone())
+    }
+
+    /// Links `me` and `to` both ways.
+    pub(crate) fn link(&self, me: &Process, to: &Pid) -> Result<(), DeliveryError> {
+        if *to == me.pid {
+            return Ok(());
+        }
+        self.check_local(to)?;
+        let other = self.live(to).ok_or(DeliveryError::UnknownProcess)?;
+        {
+            let mut b = other.sup.inner.lock();
+            if !b.open {
+                return Err(DeliveryError::UnknownProcess);
+            }
+            b.links.insert(me.pid.clone());
+        }
+        me.sup.inner.lock().links.insert(to.clone());
+        Ok(())
+    }
+
+    /// Removes the link between `me` and `to`, if any.
+    pub(crate) fn unlink(&self, me: &Process, to: &Pid) {
+        me.sup.inner.lock().links.remove(to);
+        if let Some(other) = self.live(to) {
+            other.sup.inner.lock().links.remove(&me.pid);
+        }
+    }
+
+    /// Makes `watcher` monitor the process `to` names; returns the monitor.
+    pub(crate) fn monitor(&self, watcher: &Process, to: &Address) -> u64 {
+        let id = NEXT_MONITOR.fetch_add(1, Ordering::Relaxed);
+        let attached = self.resolve(to).ok().and_then(|target| {
+            let mut b = target.sup.inner.lock();
+            b.open.then(|| {
+                b.watchers.insert(id, watcher.pid.clone());
+                target.pid.clone()
+            })
+        });
+        match attached {
+            Some(target) => {
+                watcher.sup.inner.lock().watching.insert(id, target);
+            }
+            None => {
+                let pid = match to {
+                    Address::Pid(p) => p.clone(),
+                    // A name that resolves to no one: the down names no
+                    // process, so it carries the host's pid.
+                    Address::Name(_) => self.host_pid().clone(),
+                };
+                watcher.mailbox.push_system(Envelope::Info(Info::Down {
+                    monitor: id,
+                    pid,
+                    reason: DeliveryError::UnknownProcess.kind().to_string(),
+                }));
+            }
+        }
+        id
+    }
+
+    /// Removes a monitor `watcher` holds; false if it had fired or was not
+    /// its own.
+    pub(crate) fn demonitor(&self, watcher: &Process, id: u64) -> bool {
+        let Some(target) = watcher.sup.inner.lock().watching.remove(&id) else {
+            return false;
+        };
+        if let Some(t) = self.live(&target) {
+            t.sup.inner.lock().watchers.remove(&id);
+        }
+        true
+    }
+
+    /// Tells `p`'s links and monitors that it ended with `reason`. Called
+    /// once, from `finish`.
+    pub(crate) fn announce_exit(&self, p: &Process, reason: &str) {
+        let (links, watchers, watching) = {
+            let mut b = p.sup.inner.lock();
+            b.open = false;
+            (
+                std::mem::take(&mut b.links),
+                std::mem::take(&mut b.watchers),
+                std::mem::take(&mut b.watching),
+            )
+        };
+        for (id, target) in watching {
+            if let Some(t) = self.live(&target) {
+                t.sup.inner.lock().watchers.remove(&id);
+            }
+        }
+        for (id, watcher) in watchers {
+            if let Some(w) = self.live(&watcher) {
+                w.sup.inner.lock().watching.remove(&id);
+                w.mailbox.push_system(Envelope::Info(Info::Down {
+                    monitor: id,
+                    pid: p.pid.clone(),
+                    reason: reason.to_string(),
+                }));
+            }
+        }
+        for partner in links {
+            let Some(q) = self.live(&partner) else { continue };
+            q.sup.inner.lock().links.remove(&p.pid);
+            if q.sup.trap_exits.load(Ordering::SeqCst) {
+                q.mailbox.push_system(Envelope::Info(Info::Exit {
+                    pid: p.pid.clone(),
+                    reason: reason.to_string(),
+                }));
+            } else if reason != "normal" {
+                q.exit_signal(&format!("linked {} ended: {reason}", p.pid));
+            }
+        }
+    }
+
+    /// The restart policy of `behaviour`.
+    pub(crate) fn restart_policy(&self, behaviour: &str) -> RestartPolicy {
+        self.policies.get(behaviour).map(|p| *p).unwrap_or_default()
+    }
+}
