@@ -1,0 +1,188 @@
+//! Hot upgrades of running actors: state hand-off, migration, rollback,
+//! nothing lost while versions switch.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use wactor::{DeliveryError, Node, Pid};
+use wactor_e2e::proto::{TestMessage, TestRequest};
+use wactor_e2e::*;
+
+/// `examples/counter`'s protocol (and its test versions').
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+enum CounterRequest {
+    Increment,
+    Get,
+}
+
+async fn counter_call(node: &Node, pid: &Pid, req: CounterRequest) -> Result<u64, DeliveryError> {
+    node.call(pid, enc(&req), Some(Duration::from_secs(30)))
+        .await
+        .map(|b| dec(&b))
+}
+
+/// A node running one `counter` that has counted to 5.
+async fn counter_at_five() -> (Node, Pid) {
+    let node = node(&["counter"]).await;
+    let pid = node.spawn("counter", vec![]).await.unwrap();
+    for _ in 0..5 {
+        counter_call(&node, &pid, CounterRequest::Increment).await.unwrap();
+    }
+    (node, pid)
+}
+
+#[tokio::test]
+async fn the_count_survives_an_upgrade_to_a_version_that_reports_it_differently() {
+    let (node, pid) = counter_at_five().await;
+    let before = node.version_of(&pid).unwrap();
+    let report = node.upgrade("counter", guest_bytes("counter-v2")).await.unwrap();
+    assert_eq!(report.upgraded, vec![pid.clone()]);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(counter_call(&node, &pid, CounterRequest::Get).await, Ok(1_000_005));
+    assert_eq!(
+        counter_call(&node, &pid, CounterRequest::Increment).await,
+        Ok(1_000_006)
+    );
+    let after = node.version_of(&pid).unwrap();
+    assert_ne!(before.hash, after.hash, "the actor reports its new version");
+    let row = node.actors().into_iter().find(|r| r.pid == pid.to_string()).unwrap();
+    assert_eq!(row.version, after.short());
+}
+
+#[tokio::test]
+async fn a_new_state_shape_is_migrated_from_the_old_one() {
+    let (node, pid) = counter_at_five().await;
+    let report = node.upgrade("counter", guest_bytes("counter-v3")).await.unwrap();
+    assert_eq!(report.upgraded, vec![pid.clone()]);
+    assert_eq!(counter_call(&node, &pid, CounterRequest::Get).await, Ok(3_000_005));
+}
+
+#[tokio::test]
+async fn a_version_whose_restore_traps_leaves_the_actor_on_the_old_one() {
+    let (node, pid) = counter_at_five().await;
+    let before = node.version_of(&pid).unwrap();
+    let report = node
+        .upgrade("counter", guest_bytes("counter-badrestore"))
+        .await
+        .unwrap();
+    assert!(report.upgraded.is_empty());
+    assert_eq!(report.failed.len(), 1);
+    let (failed, why) = &report.failed[0];
+    assert_eq!(failed, &pid);
+    assert!(
+        why.contains("trap") && why.contains(&format!("stays on version {}", before.short())),
+        "the trap is reported: {why}"
+    );
+    assert_eq!(counter_call(&node, &pid, CounterRequest::Get).await, Ok(5));
+    assert_eq!(node.version_of(&pid).unwrap().hash, before.hash);
+    assert!(node.is_alive(&pid));
+}
+
+#[tokio::test]
+async fn a_corrupt_file_or_another_world_changes_nothing() {
+    let (node, pid) = counter_at_five().await;
+    let before = node.version_of(&pid).unwrap();
+    let mut corrupt = guest_bytes("counter-v2");
+    corrupt.truncate(corrupt.len() / 2);
+    assert!(node.upgrade("counter", corrupt).await.is_err());
+    assert!(node
+        .upgrade("counter", guest_bytes("wrong-world"))
+        .await
+        .is_err());
+    assert_eq!(counter_call(&node, &pid, CounterRequest::Get).await, Ok(5));
+    assert_eq!(node.version_of(&pid).unwrap().hash, before.hash);
+    // New spawns still get the old version too.
+    let fresh = node.spawn("counter", vec![]).await.unwrap();
+    assert_eq!(counter_call(&node, &fresh, CounterRequest::Get).await, Ok(0));
+}
+
+#[tokio::test]
+async fn calls_streamed_across_several_upgrades_are_all_answered_once_in_order() {
+    let (node, pid) = counter_at_five().await;
+    let total = 2_000u64;
+    let stream = {
+        let node = node.clone();
+        let pid = pid.clone();
+        tokio::spawn(async move {
+            let mut answers = Vec::with_capacity(total as usize);
+            for _ in 0..total {
+                answers.push(counter_call(&node, &pid, CounterRequest::Increment).await);
+            }
+            answers
+        })
+    };
+    let versions = ["counter-v2", "counter", "counter-v2", "counter", "counter-v2"];
+    for v in versions {
+        let report = node.upgrade("counter", guest_bytes(v)).await.unwrap();
+        assert!(report.failed.is_empty(), "{v}: {:?}", report.failed);
+    }
+    let answers = stream.await.unwrap();
+    for (i, a) in answers.iter().enumerate() {
+        let a = a.as_ref().unwrap_or_else(|e| panic!("call {i} failed: {e}"));
+        // Each version reports `count` or `count + 1_000_000`; the count
+        // itself goes up by exactly one per call.
+        assert_eq!(a % 1_000_000, 5 + i as u64 + 1, "call {i} answered {a}");
+    }
+    assert_eq!(
+        counter_call(&node, &pid, CounterRequest::Get).await.unwrap() % 1_000_000,
+        5 + total
+    );
+}
+
+#[tokio::test]
+async fn messages_queued_during_an_upgrade_are_all_handled_in_order() {
+    let node = node(&["testkit"]).await;
+    let pid = testkit(&node, None).await;
+    let other = testkit(&node, None).await;
+    // The actor waits in a slow call while messages queue behind it and
+    // the upgrade is requested; the switch happens when the call returns,
+    // before the queued messages.
+    let busy = {
+        let node = node.clone();
+        let pid = pid.clone();
+        let slow = TestRequest::SlowReply {
+            ms: 300,
+            payload: b"slow".to_vec(),
+        };
+        let req = TestRequest::Call {
+            to: wactor_e2e::proto::Target::Pid(wire(&other)),
+            payload: enc(&slow),
+            timeout_ms: Some(30_000),
+        };
+        tokio::spawn(async move { node.call(&pid, enc(&req), None).await })
+    };
+    wait_until("the actor waits in its call", SOON, || {
+        node.state(&pid) == Some(wactor::ActorState::WaitingOnCall)
+    })
+    .await;
+    for i in 0..50u8 {
+        node.send(&pid, enc(&TestMessage::Record(vec![i]))).unwrap();
+    }
+    let report = node.upgrade("testkit", guest_bytes("testkit")).await.unwrap();
+    assert!(report.upgraded.contains(&pid) && report.failed.is_empty(), "{report:?}");
+    assert!(busy.await.unwrap().is_ok());
+    let received: Vec<Vec<u8>> = ask(&node, &pid, &TestRequest::Received).await.unwrap();
+    assert_eq!(received, (0..50u8).map(|i| vec![i]).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_call_deferred_by_the_old_version_is_answered_by_the_new_one() {
+    let node = node(&["testkit"]).await;
+    let pid = testkit(&node, None).await;
+    let held = {
+        let node = node.clone();
+        let pid = pid.clone();
+        tokio::spawn(async move { ask::<Vec<u8>>(&node, &pid, &TestRequest::Hold).await })
+    };
+    // The hold is in place once the actor has moved past it.
+    let _: Vec<u8> = ask(&node, &pid, &TestRequest::Echo(vec![])).await.unwrap();
+    let before = node.version_of(&pid).unwrap();
+    let report = node.upgrade("testkit", guest_bytes("testkit")).await.unwrap();
+    assert_eq!(report.upgraded, vec![pid.clone()]);
+    assert!(node.version_of(&pid).unwrap().loaded_at > before.loaded_at);
+    let answered: u32 = ask(&node, &pid, &TestRequest::AnswerHeld(b"later".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(answered, 1);
+    assert_eq!(held.await.unwrap().unwrap(), b"later");
+}
