@@ -249,3 +249,135 @@ async fn stopping_a_pool_stops_its_workers_and_frees_its_name() {
     assert_eq!(node.whereis("p"), None);
     assert_eq!(node.send(&pool, vec![]), Err(DeliveryError::UnknownProcess));
 }
+
+#[tokio::test]
+async fn call_async_returns_a_ref_at_once_and_the_answer_arrives_tagged_with_it() {
+    use wactor_e2e::proto::{WireInfo, WireRef};
+    let node = node(&["testkit"]).await;
+    let caller = testkit(&node, None).await;
+    let callee = testkit(&node, None).await;
+    let slow = TestRequest::SlowReply {
+        ms: 300,
+        payload: b"later".to_vec(),
+    };
+    let r: Result<WireRef, WireError> = ask(
+        &node,
+        &caller,
+        &TestRequest::CallAsync {
+            to: Target::Pid(wire(&callee)),
+            payload: enc(&slow),
+            timeout_ms: Some(30_000),
+        },
+    )
+    .await
+    .unwrap();
+    let r = r.expect("the async call was sent");
+    // The caller is free while the answer is on its way.
+    let echo: Vec<u8> = ask(&node, &caller, &TestRequest::Echo(b"free".to_vec())).await.unwrap();
+    assert_eq!(echo, b"free");
+    let deadline = tokio::time::Instant::now() + SOON;
+    let info = loop {
+        let infos: Vec<WireInfo> = ask(&node, &caller, &TestRequest::Infos).await.unwrap();
+        if let Some(i) = infos.into_iter().next() {
+            break i;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no answer arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(
+        info,
+        WireInfo::Response {
+            r,
+            result: Ok(enc(&b"later".to_vec()))
+        }
+    );
+}
+
+#[tokio::test]
+async fn call_async_reports_immediate_errors_and_later_ones_as_infos() {
+    use wactor_e2e::proto::{WireInfo, WireRef};
+    let node = node(&["testkit"]).await;
+    let caller = testkit(&node, None).await;
+    let callee = testkit(&node, None).await;
+    let unknown: Result<WireRef, WireError> = ask(
+        &node,
+        &caller,
+        &TestRequest::CallAsync {
+            to: Target::Name("nobody".into()),
+            payload: vec![],
+            timeout_ms: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(unknown, Err(WireError::UnknownProcess));
+    let r: Result<WireRef, WireError> = ask(
+        &node,
+        &caller,
+        &TestRequest::CallAsync {
+            to: Target::Pid(wire(&callee)),
+            payload: enc(&TestRequest::NeverAnswer),
+            timeout_ms: Some(100),
+        },
+    )
+    .await
+    .unwrap();
+    let r = r.unwrap();
+    let deadline = tokio::time::Instant::now() + SOON;
+    let info = loop {
+        let infos: Vec<WireInfo> = ask(&node, &caller, &TestRequest::Infos).await.unwrap();
+        if let Some(i) = infos.into_iter().next() {
+            break i;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no timeout arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(
+        info,
+        WireInfo::Response {
+            r,
+            result: Err(WireError::Timeout)
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_guest_starts_a_pool_with_the_spawn_pool_import() {
+    let node = node(&["testkit"]).await;
+    let parent = testkit(&node, None).await;
+    let pool: Result<WirePid, String> = ask(
+        &node,
+        &parent,
+        &TestRequest::SpawnPool {
+            behaviour: "testkit".into(),
+            size: 3,
+            args: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    let pool = pool.expect("the pool started");
+    let pool = Pid {
+        node: pool.node.into(),
+        id: pool.id,
+        creation: pool.creation,
+    };
+    assert_eq!(node.pool_stats(&pool).unwrap().size, 3);
+    let mut seen = BTreeSet::new();
+    for _ in 0..3 {
+        seen.insert(worker_of(&node, &pool).await.id);
+    }
+    assert_eq!(seen.len(), 3, "calls rotate over the three workers");
+    let bad: Result<WirePid, String> = ask(
+        &node,
+        &parent,
+        &TestRequest::SpawnPool {
+            behaviour: "no-such-behaviour".into(),
+            size: 2,
+            args: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    assert!(bad.unwrap_err().contains("no-such-behaviour"));
+}
