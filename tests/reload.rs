@@ -26,7 +26,9 @@ async fn counter_at_five() -> (Node, Pid) {
     let node = node(&["counter"]).await;
     let pid = node.spawn("counter", vec![]).await.unwrap();
     for _ in 0..5 {
-        counter_call(&node, &pid, CounterRequest::Increment).await.unwrap();
+        counter_call(&node, &pid, CounterRequest::Increment)
+            .await
+            .unwrap();
     }
     (node, pid)
 }
@@ -38,14 +40,21 @@ async fn the_count_survives_an_upgrade_to_a_version_that_reports_it_differently(
     let report = node.upgrade("counter", guest_bytes("counter-v2")).await.unwrap();
     assert_eq!(report.upgraded, vec![pid.clone()]);
     assert!(report.failed.is_empty(), "{:?}", report.failed);
-    assert_eq!(counter_call(&node, &pid, CounterRequest::Get).await, Ok(1_000_005));
+    assert_eq!(
+        counter_call(&node, &pid, CounterRequest::Get).await,
+        Ok(1_000_005)
+    );
     assert_eq!(
         counter_call(&node, &pid, CounterRequest::Increment).await,
         Ok(1_000_006)
     );
     let after = node.version_of(&pid).unwrap();
     assert_ne!(before.hash, after.hash, "the actor reports its new version");
-    let row = node.actors().into_iter().find(|r| r.pid == pid.to_string()).unwrap();
+    let row = node
+        .actors()
+        .into_iter()
+        .find(|r| r.pid == pid.to_string())
+        .unwrap();
     assert_eq!(row.version, after.short());
 }
 
@@ -54,7 +63,10 @@ async fn a_new_state_shape_is_migrated_from_the_old_one() {
     let (node, pid) = counter_at_five().await;
     let report = node.upgrade("counter", guest_bytes("counter-v3")).await.unwrap();
     assert_eq!(report.upgraded, vec![pid.clone()]);
-    assert_eq!(counter_call(&node, &pid, CounterRequest::Get).await, Ok(3_000_005));
+    assert_eq!(
+        counter_call(&node, &pid, CounterRequest::Get).await,
+        Ok(3_000_005)
+    );
 }
 
 #[tokio::test]
@@ -85,10 +97,7 @@ async fn a_corrupt_file_or_another_world_changes_nothing() {
     let mut corrupt = guest_bytes("counter-v2");
     corrupt.truncate(corrupt.len() / 2);
     assert!(node.upgrade("counter", corrupt).await.is_err());
-    assert!(node
-        .upgrade("counter", guest_bytes("wrong-world"))
-        .await
-        .is_err());
+    assert!(node.upgrade("counter", guest_bytes("wrong-world")).await.is_err());
     assert_eq!(counter_call(&node, &pid, CounterRequest::Get).await, Ok(5));
     assert_eq!(node.version_of(&pid).unwrap().hash, before.hash);
     // New spawns still get the old version too.
@@ -159,7 +168,10 @@ async fn messages_queued_during_an_upgrade_are_all_handled_in_order() {
         node.send(&pid, enc(&TestMessage::Record(vec![i]))).unwrap();
     }
     let report = node.upgrade("testkit", guest_bytes("testkit")).await.unwrap();
-    assert!(report.upgraded.contains(&pid) && report.failed.is_empty(), "{report:?}");
+    assert!(
+        report.upgraded.contains(&pid) && report.failed.is_empty(),
+        "{report:?}"
+    );
     assert!(busy.await.unwrap().is_ok());
     let received: Vec<Vec<u8>> = ask(&node, &pid, &TestRequest::Received).await.unwrap();
     assert_eq!(received, (0..50u8).map(|i| vec![i]).collect::<Vec<_>>());
@@ -185,4 +197,93 @@ async fn a_call_deferred_by_the_old_version_is_answered_by_the_new_one() {
         .unwrap();
     assert_eq!(answered, 1);
     assert_eq!(held.await.unwrap().unwrap(), b"later");
+}
+
+/// A watched temporary directory holding `files` (guest names), with one
+/// actor of each started by the host.
+async fn watched_dir(names: &[&str]) -> (Node, tempfile::TempDir, wactor::watch::DirWatcher) {
+    let dir = tempfile::tempdir().unwrap();
+    for n in names {
+        std::fs::copy(guest(n), dir.path().join(format!("{n}.wasm"))).unwrap();
+    }
+    let node = Node::new(wactor::NodeConfig::default()).unwrap();
+    let report = wactor::watch::load_dir(&node, dir.path()).await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let watcher = wactor::watch::watch_dir(node.clone(), dir.path()).unwrap();
+    (node, dir, watcher)
+}
+
+async fn wait_for_get(node: &Node, expected: u64) {
+    let pid = node.whereis("counter").expect("counter runs");
+    let deadline = tokio::time::Instant::now() + SOON;
+    loop {
+        let got = counter_call(node, &pid, CounterRequest::Get).await.unwrap();
+        if got == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "counter answers {got}, never {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_file_replaced_in_the_directory_upgrades_the_running_actor() {
+    let (node, dir, _watcher) = watched_dir(&["counter"]).await;
+    let pid = node.whereis("counter").unwrap();
+    for _ in 0..3 {
+        counter_call(&node, &pid, CounterRequest::Increment)
+            .await
+            .unwrap();
+    }
+    // Written elsewhere, then renamed over the old file.
+    let tmp = dir.path().join(".counter.wasm.part");
+    std::fs::write(&tmp, guest_bytes("counter-v2")).unwrap();
+    std::fs::rename(&tmp, dir.path().join("counter.wasm")).unwrap();
+    wait_for_get(&node, 1_000_003).await;
+    // Written in place.
+    std::fs::write(dir.path().join("counter.wasm"), guest_bytes("counter")).unwrap();
+    wait_for_get(&node, 3).await;
+    assert_eq!(node.whereis("counter"), Some(pid), "same actor throughout");
+}
+
+#[tokio::test]
+async fn removing_the_file_stops_the_actor_and_fails_its_pending_caller() {
+    let (node, dir, _watcher) = watched_dir(&["testkit"]).await;
+    let pid = node.whereis("testkit").unwrap();
+    let mut exits = node.exits();
+    let held = {
+        let node = node.clone();
+        let pid = pid.clone();
+        tokio::spawn(async move {
+            node.call(&pid, enc(&TestRequest::Hold), Some(Duration::from_secs(600)))
+                .await
+        })
+    };
+    let _: Vec<u8> = ask(&node, &pid, &TestRequest::Echo(vec![])).await.unwrap();
+    std::fs::remove_file(dir.path().join("testkit.wasm")).unwrap();
+    let answer = tokio::time::timeout(SOON, held)
+        .await
+        .expect("the caller is not left waiting");
+    assert!(
+        matches!(answer.unwrap(), Err(DeliveryError::Terminated(ref r)) if r.contains("removed")),
+        "the pending caller learns the behaviour was removed"
+    );
+    let exit = tokio::time::timeout(SOON, async {
+        loop {
+            let e = exits.recv().await.unwrap();
+            if e.pid == pid {
+                return e;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(exit.reason.contains("removed"), "{}", exit.reason);
+    assert!(
+        node.spawn("testkit", vec![]).await.is_err(),
+        "the behaviour is gone"
+    );
 }

@@ -273,7 +273,9 @@ async fn call_async_returns_a_ref_at_once_and_the_answer_arrives_tagged_with_it(
     .unwrap();
     let r = r.expect("the async call was sent");
     // The caller is free while the answer is on its way.
-    let echo: Vec<u8> = ask(&node, &caller, &TestRequest::Echo(b"free".to_vec())).await.unwrap();
+    let echo: Vec<u8> = ask(&node, &caller, &TestRequest::Echo(b"free".to_vec()))
+        .await
+        .unwrap();
     assert_eq!(echo, b"free");
     let deadline = tokio::time::Instant::now() + SOON;
     let info = loop {

@@ -45,9 +45,13 @@ async fn a_monitor_receives_down_with_the_reason() {
     let node = node(&["testkit"]).await;
     let watcher = testkit(&node, None).await;
     let watched = testkit(&node, None).await;
-    let m: u64 = ask(&node, &watcher, &TestRequest::Monitor(Target::Pid(wire(&watched))))
-        .await
-        .unwrap();
+    let m: u64 = ask(
+        &node,
+        &watcher,
+        &TestRequest::Monitor(Target::Pid(wire(&watched))),
+    )
+    .await
+    .unwrap();
     let stopped = node
         .call(&watched, enc(&TestRequest::Stop("boom".into())), None)
         .await;
@@ -91,15 +95,27 @@ async fn a_removed_monitor_does_not_fire() {
     let node = node(&["testkit"]).await;
     let watcher = testkit(&node, None).await;
     let watched = testkit(&node, None).await;
-    let first: u64 = ask(&node, &watcher, &TestRequest::Monitor(Target::Pid(wire(&watched))))
+    let first: u64 = ask(
+        &node,
+        &watcher,
+        &TestRequest::Monitor(Target::Pid(wire(&watched))),
+    )
+    .await
+    .unwrap();
+    let second: u64 = ask(
+        &node,
+        &watcher,
+        &TestRequest::Monitor(Target::Pid(wire(&watched))),
+    )
+    .await
+    .unwrap();
+    let removed: bool = ask(&node, &watcher, &TestRequest::Demonitor(first))
         .await
         .unwrap();
-    let second: u64 = ask(&node, &watcher, &TestRequest::Monitor(Target::Pid(wire(&watched))))
-        .await
-        .unwrap();
-    let removed: bool = ask(&node, &watcher, &TestRequest::Demonitor(first)).await.unwrap();
     assert!(removed);
-    let again: bool = ask(&node, &watcher, &TestRequest::Demonitor(first)).await.unwrap();
+    let again: bool = ask(&node, &watcher, &TestRequest::Demonitor(first))
+        .await
+        .unwrap();
     assert!(!again, "a monitor is removed once");
     assert!(node.kill(&watched, "bye"));
     // The second monitor fires; the first, removed, never does.
@@ -117,7 +133,10 @@ async fn a_linked_actor_terminates_with_its_partner() {
     let linked: Result<(), WireError> = ask(&node, &a, &TestRequest::Link(wire(&b))).await.unwrap();
     assert_eq!(linked, Ok(()));
     let trapped = node.call(&b, enc(&TestRequest::Trap), None).await;
-    assert!(matches!(trapped, Err(DeliveryError::Terminated(_))), "{trapped:?}");
+    assert!(
+        matches!(trapped, Err(DeliveryError::Terminated(_))),
+        "{trapped:?}"
+    );
     let reason = exit_reason(&mut exits, &a).await;
     assert!(
         reason.starts_with(&format!("linked {b} ended: trap")),
@@ -141,7 +160,9 @@ async fn a_normal_end_does_not_take_the_partner_down() {
     assert_eq!(answer.as_deref(), Ok(&b"bye"[..]));
     // Once B's end is known (its monitor fired), A is still there.
     wait_info(&node, &watcher, |i| matches!(i, WireInfo::Down { .. })).await;
-    let echo: Vec<u8> = ask(&node, &a, &TestRequest::Echo(b"alive".to_vec())).await.unwrap();
+    let echo: Vec<u8> = ask(&node, &a, &TestRequest::Echo(b"alive".to_vec()))
+        .await
+        .unwrap();
     assert_eq!(echo, b"alive");
 }
 
@@ -230,7 +251,9 @@ async fn a_transient_actor_is_restarted_only_after_an_abnormal_end() {
     node.set_restart_policy("testkit", policy(Restart::Transient, 5));
     let mut exits = node.exits();
     let pid = testkit(&node, None).await;
-    let _ = node.call(&pid, enc(&TestRequest::Stop("failure".into())), None).await;
+    let _ = node
+        .call(&pid, enc(&TestRequest::Stop("failure".into())), None)
+        .await;
     wait_until("the restart is counted", SOON, || node.restarts(&pid) == Some(1)).await;
     let answer = node
         .call(&pid, enc(&TestRequest::ReplyAndStop(vec![])), None)

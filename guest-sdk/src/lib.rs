@@ -198,6 +198,74 @@
 //! * [`Context::spawn`] starts another actor from a behaviour loaded on the
 //!   host, and returns once its `init` succeeded.
 //!
+//! # Calls that do not wait
+//!
+//! [`Context::call_async`] sends a request and returns its [`Ref`] at once;
+//! the answer arrives later in [`Actor::handle_info`] as
+//! [`Info::Response`] with that ref (decode it with [`Info::response`]).
+//! Errors known at once (no such process, full mailbox) are returned by
+//! `call_async` itself; a timeout or the callee's end comes as the
+//! response's error.
+//!
+//! # Supervision
+//!
+//! * [`Context::monitor`] watches another process: when it ends,
+//!   [`Actor::handle_info`] gets one [`Info::Down`] with the reason.
+//! * [`Context::link`] ties two processes: when one ends abnormally, the
+//!   other ends too, unless it called [`Context::trap_exits`]`(true)`, in
+//!   which case it gets [`Info::Exit`] instead.
+//! * What happens to an actor that fails is its behaviour's restart policy,
+//!   set on the host (`NAME.toml` beside `NAME.wasm`): `permanent`,
+//!   `transient` or `temporary`, with a restart intensity. A restarted
+//!   actor keeps its pid, names and mailbox, with fresh state from `init`.
+//!
+//! # State hand-off
+//!
+//! When a new version of an actor is dropped into the host's directory,
+//! each running actor switches to it between two messages, keeping its
+//! pid, names, mailbox and the calls it deferred. Its state goes along when
+//! the actor type is `serde` (`Serialize + Deserialize`): [`export_actor!`]
+//! notices and hands the state over as postcard bytes tagged with
+//! [`Actor::STATE_VERSION`]. When the state changes shape, raise
+//! `STATE_VERSION` and implement [`Actor::migrate`] to read the older
+//! shape. If `migrate` fails (or panics), the actor stays on its old
+//! version. An actor type that is not `serde` starts the new version with
+//! `init` and its original arguments.
+//!
+//! ```no_run
+//! # use wactor_guest::{Actor, Call, Context, Outcome};
+//! # use serde::{Deserialize, Serialize};
+//! #[derive(Serialize, Deserialize)]
+//! struct Counter { count: u64, label: String }
+//!
+//! impl Actor for Counter {
+//!     type Args = ();
+//!     type Message = ();
+//!     type Request = ();
+//!     type Reply = u64;
+//!
+//!     const STATE_VERSION: u32 = 2; // version 1 was a bare `u64`
+//!
+//!     fn init(_: &mut Context, _: ()) -> Result<Self, String> {
+//!         Ok(Counter { count: 0, label: String::new() })
+//!     }
+//!
+//!     fn migrate(_: &mut Context, from: u32, state: &[u8]) -> Result<Self, String> {
+//!         use wactor_guest::Decode;
+//!         match from {
+//!             1 => Ok(Counter { count: u64::decode(state.to_vec()).map_err(|e| e.to_string())?, label: String::new() }),
+//!             v => Err(format!("unknown state version {v}")),
+//!         }
+//!     }
+//!
+//!     fn handle_call(&mut self, _: &mut Context, _: Call, _: ()) -> Outcome<u64> {
+//!         self.count += 1;
+//!         Outcome::Reply(self.count)
+//!     }
+//! }
+//! # wactor_guest::export_actor!(Counter);
+//! ```
+//!
 //! # Important delivery
 //!
 //! Across hosts, plain sends are fire-and-forget. [`Context::send_important`],

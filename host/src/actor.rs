@@ -375,7 +375,16 @@ async fn run(
 
     let mut history = RestartHistory::default();
     let reason = loop {
-        let ending = serve(&node, &me, &mut inst, &mut behaviour, &mut rx, &mut control, &args).await;
+        let ending = serve(
+            &node,
+            &me,
+            &mut inst,
+            &mut behaviour,
+            &mut rx,
+            &mut control,
+            &args,
+        )
+        .await;
         // A pool replaces its workers itself, with fresh pids.
         let decided = match me.member_of.get() {
             Some(_) => Err(ending.reason().to_string()),

@@ -205,7 +205,10 @@ impl NodeInner {
         let node = self.clone();
         let me = me.clone();
         tokio::spawn(async move {
-            let _open = OpenCall { calls: &node.calls, r: r.id };
+            let _open = OpenCall {
+                calls: &node.calls,
+                r: r.id,
+            };
             let result = match tokio::time::timeout(timeout, rx).await {
                 Ok(Ok(result)) => result,
                 // The caller ended: `finish` closed its async calls.
@@ -213,7 +216,8 @@ impl NodeInner {
                 Err(_) => Err(DeliveryError::Timeout),
             };
             if me.async_calls.lock().remove(&r.id) {
-                me.mailbox.push_system(Envelope::Info(Info::Response { r, result }));
+                me.mailbox
+                    .push_system(Envelope::Info(Info::Response { r, result }));
             }
         });
         Ok(r)

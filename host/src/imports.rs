@@ -138,7 +138,10 @@ impl Host for ActorData {
     }
 
     async fn trap_exits(&mut self, on: bool) -> Result<()> {
-        self.me.sup.trap_exits.store(on, std::sync::atomic::Ordering::SeqCst);
+        self.me
+            .sup
+            .trap_exits
+            .store(on, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 

@@ -95,7 +95,13 @@ impl Mailbox {
     pub(crate) fn new(capacity: usize) -> (Mailbox, MailboxReceiver) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (system, system_rx) = mpsc::unbounded_channel();
-        (Mailbox { tx, system }, MailboxReceiver { rx, system: system_rx })
+        (
+            Mailbox { tx, system },
+            MailboxReceiver {
+                rx,
+                system: system_rx,
+            },
+        )
     }
 
     /// Enqueues a message or call without waiting. A refused envelope comes

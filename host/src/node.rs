@@ -406,6 +406,20 @@ impl Node {
         Ok(self.inner.upgrade_actors(&next).await)
     }
 
+    /// Switches every live actor of behaviour `name` to the version now
+    /// loaded under that name (see [`Node::upgrade`], which loads first).
+    pub async fn upgrade_running(&self, name: &str) -> Option<UpgradeReport> {
+        let next = self.inner.behaviour(name)?;
+        Some(self.inner.upgrade_actors(&next).await)
+    }
+
+    /// Removes behaviour `name` and stops its actors and pools (each runs
+    /// `terminate`; pending callers get `terminated` at once). Returns how
+    /// many were stopped.
+    pub fn unload(&self, name: &str) -> usize {
+        self.inner.unload(name)
+    }
+
     /// What `pid` is doing, if it is alive.
     pub fn state(&self, pid: &Pid) -> Option<ActorState> {
         let mut s = None;

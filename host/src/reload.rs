@@ -62,7 +62,10 @@ pub(crate) async fn upgrade(
     args: &[u8],
     upgrade: Upgrade,
 ) -> Result<(), Ending> {
-    let Upgrade { behaviour: next, done } = upgrade;
+    let Upgrade {
+        behaviour: next,
+        done,
+    } = upgrade;
     inst.store.data_mut().ticks = 0;
     let important = inst.store.data().important;
     let (start, snapshot_trap) = match inst.actor.call_snapshot(&mut inst.store).await {
@@ -136,5 +139,26 @@ impl NodeInner {
         }
         report.switch_time = began.elapsed();
         report
+    }
+
+    /// Removes behaviour `name`: no new actor of it can start, and each of
+    /// its live actors and pools is stopped (their `terminate` runs; their
+    /// pending callers get `terminated`). Returns how many were stopped.
+    pub(crate) fn unload(&self, name: &str) -> usize {
+        self.behaviours.write().remove(name);
+        let reason = format!("behaviour `{name}` was removed");
+        let targets: Vec<Arc<Process>> = self
+            .processes
+            .iter()
+            .filter(|e| e.value().behaviour == name && e.value().member_of.get().is_none())
+            .map(|e| e.value().clone())
+            .collect();
+        for p in &targets {
+            match p.pool {
+                Some(_) => self.close_pool(p, &reason),
+                None => p.stop(&reason),
+            }
+        }
+        targets.len()
     }
 }

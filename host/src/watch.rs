@@ -4,7 +4,10 @@
 //! At start-up every `.wasm` file is loaded (a file that fails is reported
 //! with its reason and skipped; the others still start). Afterwards the
 //! directory is watched with `notify`: a file that appears is loaded and
-//! started. Events are debounced, so a file written in several steps is read
+//! started; a file that is replaced (written in place, or renamed over)
+//! upgrades the running actors, keeping their state (see
+//! [`reload`](crate::reload)); a file that is removed stops its actors.
+//! Events are debounced, so a file written in several steps is read
 //! once, when it has settled. Dot-files and names that editors and copy
 //! tools use for temporary files are ignored.
 
@@ -127,7 +130,8 @@ async fn apply_change(node: &Node, path: &Path) {
     };
     if !path.exists() {
         if node.behaviours().iter().any(|b| b.name == name) {
-            tracing::warn!(file = %path.display(), "behaviour file removed; its running actors keep running");
+            let stopped = node.unload(&name);
+            tracing::warn!(file = %path.display(), behaviour = %name, stopped, "behaviour file removed: its actors were stopped");
         }
         return;
     }
@@ -146,11 +150,22 @@ async fn apply_change(node: &Node, path: &Path) {
             tracing::info!(behaviour = %name, version = b.version.short(), "new behaviour loaded");
             let _ = start_instance(node, &name).await;
         }
-        (Ok(b), Some(old)) => tracing::warn!(
-            behaviour = %name,
-            from = old.version.short(),
-            to = b.version.short(),
-            "behaviour replaced: new actors get the new version; running ones keep theirs"
-        ),
+        (Ok(b), Some(old)) => {
+            let report = node.upgrade_running(&name).await.unwrap_or_default();
+            let failed: Vec<String> = report.failed.iter().map(|(p, e)| format!("{p}: {e}")).collect();
+            tracing::info!(
+                behaviour = %name,
+                from = old.version.short(),
+                to = b.version.short(),
+                compile_ms = b.version.compile_time.as_millis() as u64,
+                switch_ms = report.switch_time.as_millis() as u64,
+                upgraded = report.upgraded.len(),
+                failed = report.failed.len(),
+                "behaviour upgraded"
+            );
+            for f in failed {
+                tracing::error!(behaviour = %name, "actor stayed on its old version: {f}");
+            }
+        }
     }
 }

@@ -158,7 +158,11 @@ pub enum TestRequest {
     SpawnForever { behaviour: String },
     /// Starts a pool of `size` workers of `behaviour` with `args` as raw
     /// init bytes. Reply: `Result<WirePid, String>`.
-    SpawnPool { behaviour: String, size: u32, args: Vec<u8> },
+    SpawnPool {
+        behaviour: String,
+        size: u32,
+        args: Vec<u8>,
+    },
     /// Calls `to` with `payload` (raw) without waiting. Reply:
     /// `Result<WireRef, WireError>`; the outcome later shows in `Infos`.
     CallAsync {
