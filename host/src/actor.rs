@@ -25,11 +25,12 @@ use crate::bindings::{wit, ActorBindings};
 use crate::config::NodeConfig;
 use crate::engine::Behaviour;
 use crate::error::{DeliveryError, SpawnError};
-use crate::mailbox::{Envelope, Mailbox, MailboxReceiver};
+use crate::mailbox::{Envelope, Letter, Mailbox, MailboxReceiver};
 use crate::node::{Exit, NodeInner};
 use crate::pid::Pid;
 use crate::process::{ActorState, Control, Process};
 use crate::stdio::GuestOutput;
+use crate::trace;
 
 /// What a `Store` carries for one actor: its identity, its sandbox, and the
 /// CPU ticks of the current message.
@@ -272,7 +273,9 @@ impl NodeInner {
         self.processes.insert(pid.id, process.clone());
         let (started_tx, started_rx) = oneshot::channel();
         let span = tracing::info_span!("actor", actor = %behaviour.name, pid = %pid);
-        tokio::spawn(run(self.clone(), process, behaviour, rx, control, args, started_tx).instrument(span));
+        // `init` (and so whatever it sends) continues the spawner's trace.
+        let run = run(self.clone(), process, behaviour, rx, control, args, started_tx);
+        tokio::spawn(trace::scope(trace::current_or_new(), run).instrument(span));
         match started_rx.await {
             Ok(Ok(())) => Ok(pid),
             Ok(Err(e)) => Err(e),
@@ -352,14 +355,14 @@ async fn run(
             },
             env = rx.recv() => env,
         };
-        let Some(env) = env else {
+        let Some(Letter { env, trace }) = env else {
             break "normal".to_string();
         };
         store.data_mut().ticks = 0;
         // During a message: a kill aborts it; a stop waits for it.
         let mut stop_after: Option<String> = None;
         let step = {
-            let handling = handle(&node, &actor, &mut store, env);
+            let handling = trace::handling(env, trace, |env| handle(&node, &actor, &mut store, env));
             tokio::pin!(handling);
             loop {
                 tokio::select! {
@@ -374,6 +377,7 @@ async fn run(
             }
         };
         me.handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        node.metrics.messages_handled.inc();
         match step {
             Step::Continue => {}
             Step::Stop(r) => {

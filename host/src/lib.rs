@@ -36,6 +36,9 @@
 //! | guest stdout/stderr | `stdio` |
 //! | the node that ties them together | [`node`] |
 //! | the watched directory | [`watch`] |
+//! | the HTTP API (call, send, actors, health, metrics) | [`http`] |
+//! | metrics in the Prometheus text format | [`metrics`] |
+//! | trace ids and the per-message span | [`trace`] |
 //!
 //! ## Important delivery
 //!
@@ -52,8 +55,10 @@ mod calls;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod http;
 mod imports;
 mod mailbox;
+pub mod metrics;
 mod names;
 pub mod node;
 pub mod pid;
@@ -62,6 +67,7 @@ mod process;
 mod routing;
 mod stdio;
 mod timers;
+pub mod trace;
 pub mod watch;
 
 pub use actor::CpuBudgetExceeded;
@@ -72,3 +78,4 @@ pub use node::{ActorInfo, Exit, Node};
 pub use pid::{Address, Pid, Ref, RefId};
 pub use pool::PoolStats;
 pub use process::ActorState;
+pub use trace::TraceId;

@@ -24,6 +24,7 @@ use crate::calls::Calls;
 use crate::config::NodeConfig;
 use crate::engine::{self, Behaviour};
 use crate::error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
+use crate::metrics::Metrics;
 use crate::names::Names;
 use crate::pid::{Address, Pid};
 use crate::pool::PoolStats;
@@ -57,6 +58,8 @@ pub struct ActorInfo {
     pub mailbox_depth: usize,
     /// Messages and calls it has handled.
     pub handled: u64,
+    /// Times it was restarted.
+    pub restarts: u64,
     /// What it is doing.
     pub state: ActorState,
     /// For a pool's pid: its counters.
@@ -81,6 +84,7 @@ pub(crate) struct NodeInner {
     pub(crate) exits: broadcast::Sender<Exit>,
     /// Live actors against the spawn limits.
     pub(crate) spawn_counts: SpawnCounts,
+    pub(crate) metrics: Metrics,
     host_pid: Pid,
 }
 
@@ -151,6 +155,7 @@ impl Node {
                 timers: Timers::default(),
                 exits,
                 spawn_counts: SpawnCounts::default(),
+                metrics: Metrics::default(),
                 host_pid,
             }),
         })
@@ -197,8 +202,13 @@ impl Node {
         .map_err(|e| LoadError::Compile {
             what,
             reason: format!("the compiler task failed: {e}"),
-        })??;
-        self.inner.behaviours.write().insert(name.to_string(), b.clone());
+        })
+        .and_then(|r| r)
+        .inspect_err(|_| self.inner.metrics.load_failures.inc())?;
+        self.inner.metrics.loads.inc();
+        if self.inner.behaviours.write().insert(name.to_string(), b.clone()).is_some() {
+            self.inner.metrics.reloads.inc();
+        }
         Ok(b)
     }
 
@@ -350,6 +360,7 @@ impl Node {
                         names: p.names.lock().clone(),
                         mailbox_depth: p.mailbox.depth(),
                         handled: p.handled.load(Ordering::Relaxed),
+                        restarts: p.restarts.load(Ordering::Relaxed),
                         state: p.state(),
                         pool: p.pool.as_ref().map(|pool| pool.stats()),
                     },
@@ -375,6 +386,12 @@ impl Node {
     /// Answers that arrived after their caller had stopped waiting.
     pub fn late_answers(&self) -> u64 {
         self.inner.calls.late_answers()
+    }
+
+    /// The node's metrics in the Prometheus text format (see
+    /// [`metrics`](crate::metrics)).
+    pub fn metrics_text(&self) -> String {
+        self.inner.render_metrics()
     }
 
     /// Stops every actor (each runs `terminate`), waiting up to `grace`

@@ -28,6 +28,8 @@ pub enum ActorState {
     WaitingOnCall,
     /// Ended.
     Terminated,
+    /// Idle and swapped out of memory; the next message wakes it.
+    Hibernating,
 }
 
 impl ActorState {
@@ -36,6 +38,7 @@ impl ActorState {
             0 => ActorState::Starting,
             1 => ActorState::Running,
             2 => ActorState::WaitingOnCall,
+            4 => ActorState::Hibernating,
             _ => ActorState::Terminated,
         }
     }
@@ -72,6 +75,8 @@ pub(crate) struct Process {
     control: watch::Sender<Option<Control>>,
     state: AtomicU8,
     pub(crate) handled: AtomicU64,
+    /// Times this process was restarted (by its supervisor).
+    pub(crate) restarts: AtomicU64,
     /// Set for the front of a pool: this pid forwards to the pool's workers
     /// and has no task of its own.
     pub(crate) pool: Option<Arc<Pool>>,
@@ -110,6 +115,7 @@ impl Process {
             control,
             state: AtomicU8::new(0),
             handled: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
             pool,
             member_of: OnceLock::new(),
             retired: std::sync::atomic::AtomicBool::new(false),
