@@ -394,6 +394,12 @@ impl Node {
         self.inner.render_metrics()
     }
 
+    /// Behaviours loaded, and loads that failed, since the node started.
+    pub fn load_counts(&self) -> (u64, u64) {
+        let m = &self.inner.metrics;
+        (m.loads.get(), m.load_failures.get())
+    }
+
     /// Stops every actor (each runs `terminate`), waiting up to `grace`
     /// before killing the ones still busy.
     pub async fn shutdown(&self, grace: Duration) {
