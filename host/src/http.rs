@@ -426,6 +426,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_delivery_error_has_its_status_and_kind() {
+        let cases = [
+            (DeliveryError::UnknownProcess, 404, "unknown-process"),
+            (DeliveryError::MailboxFull, 503, "mailbox-full"),
+            (DeliveryError::Timeout, 504, "timeout"),
+            (DeliveryError::NoConnection, 503, "no-connection"),
+            (DeliveryError::ResponseIgnored, 500, "response-ignored"),
+            (DeliveryError::Terminated("r".into()), 502, "terminated"),
+            (DeliveryError::Remote("r".into()), 502, "remote"),
+            (DeliveryError::NotAllowed("r".into()), 409, "not-allowed"),
+            (DeliveryError::PayloadTooLarge(1), 413, "payload-too-large"),
+        ];
+        for (e, status, kind) in cases {
+            let text = e.to_string();
+            let api = ApiError::from(e);
+            assert_eq!((api.status.as_u16(), api.kind), (status, kind));
+            assert_eq!(api.message, text);
+        }
+    }
+
+    #[test]
     fn secrets_compare_equal_only_when_equal() {
         assert!(same_secret(b"abc", b"abc"));
         assert!(!same_secret(b"abc", b"abd"));
