@@ -254,10 +254,16 @@ fn call_send_and_ps_talk_to_a_running_host() {
     let out = wactor(&[&["call", "nobody", "x"][..], &remote].concat(), b"");
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("unknown-process") && err.contains("wactor ps"), "{err}");
+    assert!(
+        err.contains("unknown-process") && err.contains("wactor ps"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
     let never = file("never", &enc(&TestRequest::NeverAnswer));
-    let out = wactor(&[&["call", "testkit", &never, "--timeout-ms", "200"][..], &remote].concat(), b"");
+    let out = wactor(
+        &[&["call", "testkit", &never, "--timeout-ms", "200"][..], &remote].concat(),
+        b"",
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("(timeout)") && err.contains("--timeout-ms"), "{err}");
@@ -284,13 +290,25 @@ fn call_send_and_ps_talk_to_a_running_host() {
     let table = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
-    for column in ["PID", "NAMES", "BEHAVIOUR", "VERSION", "STATE", "MAILBOX", "HANDLED", "RESTARTS"] {
+    for column in [
+        "PID",
+        "NAMES",
+        "BEHAVIOUR",
+        "VERSION",
+        "STATE",
+        "MAILBOX",
+        "HANDLED",
+        "RESTARTS",
+    ] {
         assert!(lines[0].contains(column), "{table}");
     }
     let echo_row: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(echo_row[1..3], ["echo", "echo"], "{table}");
     assert_eq!(echo_row[4], "running", "{table}");
-    assert_eq!(echo_row[6], "3", "echo handled the three calls that reached it: {table}");
+    assert_eq!(
+        echo_row[6], "3",
+        "echo handled the three calls that reached it: {table}"
+    );
     let out = wactor(&[&["ps", "--json"][..], &remote].concat(), b"");
     assert!(out.status.success(), "{}", stderr(&out));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -304,7 +322,12 @@ fn call_send_and_ps_talk_to_a_running_host() {
     assert!(stderr(&out).contains("wactor run"), "{}", stderr(&out));
     // Usage errors: status 2.
     assert_eq!(wactor(&["call", "echo"], b"").status.code(), Some(2));
-    assert_eq!(wactor(&["call", "echo", "x", "--timeout-ms", "0"], b"").status.code(), Some(2));
+    assert_eq!(
+        wactor(&["call", "echo", "x", "--timeout-ms", "0"], b"")
+            .status
+            .code(),
+        Some(2)
+    );
 
     assert!(host.terminate().success());
 }
@@ -353,7 +376,15 @@ fn one_trace_id_follows_a_request_through_every_actor_it_touches() {
         .seen
         .iter()
         .filter(|l| l.contains(&traced))
-        .filter(|l| !["\"actor\":\"front\"", "\"actor\":\"middle\"", "\"actor\":\"echo\""].iter().any(|a| l.contains(a)))
+        .filter(|l| {
+            ![
+                "\"actor\":\"front\"",
+                "\"actor\":\"middle\"",
+                "\"actor\":\"echo\"",
+            ]
+            .iter()
+            .any(|a| l.contains(a))
+        })
         .count();
     assert_eq!(foreign, 0);
     assert!(host.terminate().success());
@@ -362,20 +393,32 @@ fn one_trace_id_follows_a_request_through_every_actor_it_touches() {
 #[test]
 fn new_scaffolds_an_actor_that_builds_and_answers_when_dropped_in() {
     let work = tempfile::tempdir().unwrap();
-    let out = wactor(&["new", "greeter", "--path", &work.path().display().to_string()], b"");
+    let out = wactor(
+        &["new", "greeter", "--path", &work.path().display().to_string()],
+        b"",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let krate = work.path().join("greeter");
     for f in ["Cargo.toml", "src/lib.rs", "README.md", ".gitignore"] {
         assert!(krate.join(f).is_file(), "{f} missing");
     }
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(said.contains("--crate") && said.contains("wactor call greeter"), "{said}");
+    assert!(
+        said.contains("--crate") && said.contains("wactor call greeter"),
+        "{said}"
+    );
 
     // It does not overwrite, and it refuses names it cannot use.
-    let again = wactor(&["new", "greeter", "--path", &work.path().display().to_string()], b"");
+    let again = wactor(
+        &["new", "greeter", "--path", &work.path().display().to_string()],
+        b"",
+    );
     assert_eq!(again.status.code(), Some(1));
     assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
-    let bad = wactor(&["new", "Not A Name", "--path", &work.path().display().to_string()], b"");
+    let bad = wactor(
+        &["new", "Not A Name", "--path", &work.path().display().to_string()],
+        b"",
+    );
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("lowercase"), "{}", stderr(&bad));
 

@@ -50,7 +50,10 @@ impl Api {
         let args = TestArgs {
             register: Some(name.to_string()),
         };
-        self.node.spawn("testkit", enc(&args)).await.expect("spawn testkit");
+        self.node
+            .spawn("testkit", enc(&args))
+            .await
+            .expect("spawn testkit");
     }
 
     async fn post(&self, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Response {
@@ -137,7 +140,11 @@ async fn a_call_answers_with_the_actors_reply_and_a_trace_id() {
     // A trace id sent by the client is the one used, and sent back.
     let mine = "0123456789abcdef0123456789abcdef";
     let res = api
-        .post("/v1/actors/echo/call", b"x".to_vec(), &[("x-wactor-trace-id", mine)])
+        .post(
+            "/v1/actors/echo/call",
+            b"x".to_vec(),
+            &[("x-wactor-trace-id", mine)],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["x-wactor-trace-id"], mine);
@@ -149,7 +156,11 @@ async fn a_send_is_accepted_and_reaches_the_mailbox() {
     let api = Api::start(NodeConfig::default(), &["testkit"]).await;
     api.testkit("tk").await;
     let res = api
-        .post("/v1/actors/tk/send", enc(&TestMessage::Record(b"one".to_vec())), &[])
+        .post(
+            "/v1/actors/tk/send",
+            enc(&TestMessage::Record(b"one".to_vec())),
+            &[],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     assert!(res.headers().contains_key("x-wactor-trace-id"));
@@ -184,7 +195,10 @@ async fn delivery_errors_map_to_their_status_codes() {
         .await;
     expect_error(res, StatusCode::GATEWAY_TIMEOUT, "timeout").await;
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(4), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
 
     // The callee answered with an error (through a forwarded call): 502 remote.
     let forward = TestRequest::Forward {
@@ -224,8 +238,12 @@ async fn a_full_mailbox_is_503_and_a_waiting_actor_shows_it_in_the_table() {
     let waiting = {
         let api = api.clone();
         tokio::spawn(async move {
-            api.post("/v1/actors/busy/call", enc(&parked), &[("x-wactor-timeout-ms", "90000")])
-                .await
+            api.post(
+                "/v1/actors/busy/call",
+                enc(&parked),
+                &[("x-wactor-timeout-ms", "90000")],
+            )
+            .await
         })
     };
     // The table is the only place that shows it: poll it, with a bound.
@@ -236,7 +254,10 @@ async fn a_full_mailbox_is_503_and_a_waiting_actor_shows_it_in_the_table() {
         if busy["state"] == "waiting-on-call" {
             break rows;
         }
-        assert!(std::time::Instant::now() < deadline, "busy never showed as waiting: {rows:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "busy never showed as waiting: {rows:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     let busy = table.iter().find(|r| r["names"][0] == "busy").unwrap();
@@ -283,13 +304,21 @@ async fn bad_requests_are_400_and_oversized_payloads_413_before_the_actor_sees_t
         assert!(msg.contains("x-wactor-timeout-ms"), "{msg}");
     }
     for bad_name in ["a%20b", "a@b@c", "%40tk", "tk%0A"] {
-        let res = api.post(&format!("/v1/actors/{bad_name}/call"), ok.clone(), &[]).await;
+        let res = api
+            .post(&format!("/v1/actors/{bad_name}/call"), ok.clone(), &[])
+            .await;
         expect_error(res, StatusCode::BAD_REQUEST, "bad-request").await;
-        let res = api.post(&format!("/v1/actors/{bad_name}/send"), ok.clone(), &[]).await;
+        let res = api
+            .post(&format!("/v1/actors/{bad_name}/send"), ok.clone(), &[])
+            .await;
         expect_error(res, StatusCode::BAD_REQUEST, "bad-request").await;
     }
     let res = api
-        .post("/v1/actors/tk/call", ok.clone(), &[("x-wactor-trace-id", "not-a-trace")])
+        .post(
+            "/v1/actors/tk/call",
+            ok.clone(),
+            &[("x-wactor-trace-id", "not-a-trace")],
+        )
         .await;
     expect_error(res, StatusCode::BAD_REQUEST, "bad-request").await;
 
@@ -307,7 +336,11 @@ async fn bad_requests_are_400_and_oversized_payloads_413_before_the_actor_sees_t
 
     let res = api.call("tk", &TestRequest::Received).await;
     let received: Vec<Vec<u8>> = dec(&body(res).await);
-    assert_eq!(received, vec![vec![7; 1021]], "only the message at the limit arrived");
+    assert_eq!(
+        received,
+        vec![vec![7; 1021]],
+        "only the message at the limit arrived"
+    );
 
     // Not a route at all.
     let res = api.get("/v2/whatever").await;
@@ -412,13 +445,22 @@ async fn metrics_parse_as_prometheus_text_and_move_when_messages_flow() {
     wactor_e2e::wait_until("the late answer is dropped", SOON, || node.late_answers() == 1).await;
 
     let after = api.metrics().await;
-    let moved = |metric: &str, labels: &[(&str, &str)]| sample(&after, metric, labels) - sample(&before, metric, labels);
+    let moved = |metric: &str, labels: &[(&str, &str)]| {
+        sample(&after, metric, labels) - sample(&before, metric, labels)
+    };
     // 5 echo calls, 1 send, 2 testkit calls, and the testkit's own timer
     // message behind the slow reply.
-    assert!(moved("wactor_messages_handled_total", &[]) >= 8.0, "{}", moved("wactor_messages_handled_total", &[]));
+    assert!(
+        moved("wactor_messages_handled_total", &[]) >= 8.0,
+        "{}",
+        moved("wactor_messages_handled_total", &[])
+    );
     assert_eq!(moved("wactor_call_duration_seconds_count", &[]), 8.0);
     assert!(moved("wactor_call_duration_seconds_sum", &[]) >= 0.1);
-    assert_eq!(moved("wactor_delivery_errors_total", &[("kind", "unknown-process")]), 1.0);
+    assert_eq!(
+        moved("wactor_delivery_errors_total", &[("kind", "unknown-process")]),
+        1.0
+    );
     assert_eq!(moved("wactor_delivery_errors_total", &[("kind", "timeout")]), 2.0);
     assert_eq!(moved("wactor_late_responses_dropped_total", &[]), 1.0);
     assert!(moved("wactor_messages_sent_total", &[]) >= 1.0);
@@ -431,7 +473,10 @@ async fn metrics_parse_as_prometheus_text_and_move_when_messages_flow() {
         panic!("not a histogram: {:?}", histogram.value);
     };
     let inf = buckets.iter().find(|b| b.less_than.is_infinite()).unwrap();
-    assert_eq!(inf.count, sample(&after, "wactor_call_duration_seconds_count", &[]));
+    assert_eq!(
+        inf.count,
+        sample(&after, "wactor_call_duration_seconds_count", &[])
+    );
     // The timed-out calls waited at least 50 ms, so not every call is in the
     // smallest bucket.
     let fastest = buckets.iter().find(|b| b.less_than == 0.025).unwrap();
@@ -452,7 +497,10 @@ async fn a_token_is_required_off_loopback_and_checked_on_every_request() {
     match refused {
         Err(e @ HttpError::TokenRequired(_)) => {
             let text = e.to_string();
-            assert!(text.contains("--token") && text.contains("WACTOR_TOKEN"), "{text}");
+            assert!(
+                text.contains("--token") && text.contains("WACTOR_TOKEN"),
+                "{text}"
+            );
         }
         Err(e) => panic!("refused for the wrong reason: {e}"),
         Ok(_) => panic!("listened on 0.0.0.0 without a token"),
@@ -469,16 +517,28 @@ async fn a_token_is_required_off_loopback_and_checked_on_every_request() {
     let res = api.post("/v1/actors/echo/call", b"x".to_vec(), &[]).await;
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let res = api
-        .post("/v1/actors/echo/call", b"x".to_vec(), &[("authorization", "Bearer wrong")])
+        .post(
+            "/v1/actors/echo/call",
+            b"x".to_vec(),
+            &[("authorization", "Bearer wrong")],
+        )
         .await;
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let res = api
-        .post("/v1/actors/echo/call", b"x".to_vec(), &[("authorization", "s3cret")])
+        .post(
+            "/v1/actors/echo/call",
+            b"x".to_vec(),
+            &[("authorization", "s3cret")],
+        )
         .await;
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     let res = api
-        .post("/v1/actors/echo/call", b"x".to_vec(), &[("authorization", "Bearer s3cret")])
+        .post(
+            "/v1/actors/echo/call",
+            b"x".to_vec(),
+            &[("authorization", "Bearer s3cret")],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body(res).await, b"x");

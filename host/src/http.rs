@@ -276,7 +276,9 @@ fn address(name: Result<Path<String>, PathRejection>) -> Result<Address, ApiErro
     let parts: Vec<&str> = name.splitn(2, '@').collect();
     for part in &parts {
         Names::validate(part).map_err(|e| {
-            ApiError::bad_request(format!("`{name}` is not an actor name (`name` or `name@node`): {e}"))
+            ApiError::bad_request(format!(
+                "`{name}` is not an actor name (`name` or `name@node`): {e}"
+            ))
         })?;
     }
     Ok(Address::Name(name))
@@ -286,11 +288,9 @@ fn address(name: Result<Path<String>, PathRejection>) -> Result<Address, ApiErro
 fn trace_id(headers: &HeaderMap) -> Result<TraceId, ApiError> {
     match headers.get(trace::HEADER) {
         None => Ok(TraceId::new()),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| ApiError::bad_request(format!("{}: a trace id is 32 hexadecimal digits", trace::HEADER))),
+        Some(v) => v.to_str().ok().and_then(|v| v.parse().ok()).ok_or_else(|| {
+            ApiError::bad_request(format!("{}: a trace id is 32 hexadecimal digits", trace::HEADER))
+        }),
     }
 }
 
@@ -314,7 +314,11 @@ fn timeout(headers: &HeaderMap) -> Result<Option<Duration>, ApiError> {
 /// before the actor is involved.
 async fn payload(api: &Api, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     let max = api.node.config().max_message_bytes;
-    let too_large = || ApiError::from(DeliveryError::PayloadTooLarge(u32::try_from(max).unwrap_or(u32::MAX)));
+    let too_large = || {
+        ApiError::from(DeliveryError::PayloadTooLarge(
+            u32::try_from(max).unwrap_or(u32::MAX),
+        ))
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -325,7 +329,9 @@ async fn payload(api: &Api, headers: &HeaderMap, body: Body) -> Result<Bytes, Ap
     match http_body_util::Limited::new(body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(ApiError::bad_request(format!("cannot read the request body: {e}"))),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "cannot read the request body: {e}"
+        ))),
     }
 }
 
@@ -389,7 +395,11 @@ async fn list(State(api): State<Api>) -> Response {
 async fn health(State(api): State<Api>) -> Response {
     if api.ready.load(Ordering::SeqCst) {
         let live = api.node.actors().len();
-        (StatusCode::OK, Json(serde_json::json!({ "status": "ok", "actors": live }))).into_response()
+        (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ok", "actors": live })),
+        )
+            .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

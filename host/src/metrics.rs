@@ -221,10 +221,22 @@ impl NodeInner {
             deepest = deepest.max(d);
         }
         let gauges = [
-            ("wactor_actors_live", "Live actors (pool workers included, pool fronts not).", actors),
+            (
+                "wactor_actors_live",
+                "Live actors (pool workers included, pool fronts not).",
+                actors,
+            ),
             ("wactor_pools_live", "Live pools.", pools),
-            ("wactor_mailbox_depth", "Messages waiting in all mailboxes.", depth),
-            ("wactor_mailbox_depth_max", "Messages waiting in the fullest mailbox.", deepest),
+            (
+                "wactor_mailbox_depth",
+                "Messages waiting in all mailboxes.",
+                depth,
+            ),
+            (
+                "wactor_mailbox_depth_max",
+                "Messages waiting in the fullest mailbox.",
+                deepest,
+            ),
             (
                 "wactor_behaviours_loaded",
                 "Behaviours loaded.",
@@ -274,8 +286,14 @@ mod tests {
         m.sent(&Err(DeliveryError::Terminated("y".into())));
         let mut out = String::new();
         m.render_counted(&mut out);
-        assert!(out.contains("wactor_delivery_errors_total{kind=\"mailbox-full\"} 1\n"), "{out}");
-        assert!(out.contains("wactor_delivery_errors_total{kind=\"terminated\"} 2\n"), "{out}");
+        assert!(
+            out.contains("wactor_delivery_errors_total{kind=\"mailbox-full\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("wactor_delivery_errors_total{kind=\"terminated\"} 2\n"),
+            "{out}"
+        );
         assert!(out.contains("wactor_messages_sent_total 3\n"), "{out}");
     }
 }

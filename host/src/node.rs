@@ -206,7 +206,13 @@ impl Node {
         .and_then(|r| r)
         .inspect_err(|_| self.inner.metrics.load_failures.inc())?;
         self.inner.metrics.loads.inc();
-        if self.inner.behaviours.write().insert(name.to_string(), b.clone()).is_some() {
+        if self
+            .inner
+            .behaviours
+            .write()
+            .insert(name.to_string(), b.clone())
+            .is_some()
+        {
             self.inner.metrics.reloads.inc();
         }
         Ok(b)

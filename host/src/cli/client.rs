@@ -18,7 +18,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(clap::Args)]
 pub(crate) struct Remote {
     /// The host's HTTP API.
-    #[arg(long, value_name = "URL", env = "WACTOR_HOST", default_value = "http://127.0.0.1:7420")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "WACTOR_HOST",
+        default_value = "http://127.0.0.1:7420"
+    )]
     host: String,
     /// Bearer token, for a host started with `--token`.
     #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
@@ -131,7 +136,9 @@ impl Failure {
 fn hint(kind: &str) -> Option<&'static str> {
     Some(match kind {
         "unknown-process" => "no actor is registered under that name; `wactor ps` lists the running ones",
-        "mailbox-full" => "the actor is not keeping up; retry later, or raise `wactor run --mailbox-capacity`",
+        "mailbox-full" => {
+            "the actor is not keeping up; retry later, or raise `wactor run --mailbox-capacity`"
+        }
         "timeout" => "the actor did not answer in time; give it longer with --timeout-ms",
         "terminated" => "the actor ended before it answered; the host's log says why",
         "not-allowed" => "the host refused the request; the message says why",
@@ -166,7 +173,12 @@ fn read_payload(arg: &str) -> Result<Vec<u8>, Failure> {
 /// The URL of an API path under the host's base URL; `segments` are
 /// escaped.
 fn url(remote: &Remote, segments: &[&str]) -> Result<Url, Failure> {
-    let bad = |why: String| Failure::Local(format!("--host {}: {why}; give a URL like http://127.0.0.1:7420", remote.host));
+    let bad = |why: String| {
+        Failure::Local(format!(
+            "--host {}: {why}; give a URL like http://127.0.0.1:7420",
+            remote.host
+        ))
+    };
     let mut url = Url::parse(&remote.host).map_err(|e| bad(e.to_string()))?;
     if url.scheme() != "http" {
         return Err(bad("only http:// is supported".into()));
@@ -201,7 +213,10 @@ async fn request(
     if let Some(body) = body {
         req = req.body(body);
     }
-    let res = req.send().await.map_err(|e| Failure::Unreachable(error_chain(&e)))?;
+    let res = req
+        .send()
+        .await
+        .map_err(|e| Failure::Unreachable(error_chain(&e)))?;
     let status = res.status();
     let trace = res
         .headers()
@@ -311,8 +326,10 @@ pub(crate) async fn ps(args: PsArgs) -> ExitCode {
     let rows: Vec<serde_json::Value> = match serde_json::from_slice(&body) {
         Ok(rows) => rows,
         Err(e) => {
-            return Failure::Unreachable(format!("the actor table is not JSON ({e}): is this a wactor host?"))
-                .report(&args.remote)
+            return Failure::Unreachable(format!(
+                "the actor table is not JSON ({e}): is this a wactor host?"
+            ))
+            .report(&args.remote)
         }
     };
     print!("{}", table(&rows));
@@ -362,11 +379,7 @@ fn table(rows: &[serde_json::Value]) -> String {
     }
     let mut out = String::new();
     for row in &cells {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }

@@ -83,19 +83,24 @@ fn toml_escape(s: &str) -> String {
 }
 
 fn fill(template: &str, vars: &[(&str, &str)]) -> String {
-    vars.iter()
-        .fold(template.to_string(), |t, (k, v)| t.replace(&format!("{{{{{k}}}}}"), v))
+    vars.iter().fold(template.to_string(), |t, (k, v)| {
+        t.replace(&format!("{{{{{k}}}}}"), v)
+    })
 }
 
 pub(crate) fn new(args: NewArgs) -> anyhow::Result<()> {
     check_name(&args.name)?;
     let sdk = args.sdk.clone().unwrap_or_else(|| repo_root().join("guest-sdk"));
-    let sdk = sdk.canonicalize().ok().filter(|p| p.join("Cargo.toml").is_file()).with_context(|| {
-        format!(
+    let sdk = sdk
+        .canonicalize()
+        .ok()
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .with_context(|| {
+            format!(
             "the guest SDK is not at {}; pass --sdk with the path of `guest-sdk/` in the wactor repository",
             sdk.display()
         )
-    })?;
+        })?;
     let dir = args.path.join(&args.name);
     if dir.exists() {
         anyhow::bail!(
@@ -104,7 +109,9 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<()> {
         );
     }
     std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {}", dir.display()))?;
-    let dir = dir.canonicalize().with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))?;
     let sdk_text = toml_escape(&sdk.display().to_string());
     let dir_text = dir.display().to_string();
     let build_script = repo_root().join("scripts/build-guests").display().to_string();
@@ -125,12 +132,16 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<()> {
         (".gitignore", GITIGNORE),
     ] {
         let path = dir.join(file);
-        std::fs::write(&path, fill(template, &vars)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, fill(template, &vars))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!("created the actor crate {}", dir.display());
     println!();
     println!("build it:  {build_script} --crate {dir_text} --out ACTORS_DIR");
-    println!("run it:    wactor run ACTORS_DIR   (or drop ACTORS_DIR/{}.wasm into a watched directory)", args.name);
+    println!(
+        "run it:    wactor run ACTORS_DIR   (or drop ACTORS_DIR/{}.wasm into a watched directory)",
+        args.name
+    );
     println!("call it:   wactor call {} world", args.name);
     Ok(())
 }

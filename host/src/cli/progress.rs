@@ -153,7 +153,10 @@ mod tests {
     #[test]
     fn the_status_line_shows_the_count_and_a_bar() {
         let line = status_line(3, 12, Duration::from_millis(1500));
-        assert_eq!(line, "compiling behaviours [======>                 ] 3/12  1.5 s");
+        assert_eq!(
+            line,
+            "compiling behaviours [======>                 ] 3/12  1.5 s"
+        );
         assert_eq!(
             status_line(12, 12, Duration::from_secs(2)),
             "starting 12 actors  2.0 s"
