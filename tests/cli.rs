@@ -1,12 +1,15 @@
-//! The `wactor` binary end to end: `wactor run DIR` on the real examples.
+//! The `wactor` binary end to end: `wactor run DIR` on the real examples,
+//! the client commands (`call`, `send`, `ps`) against it, trace ids in its
+//! log, and `wactor new`.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
-use wactor_e2e::{actors_dir, guest, repo_root};
+use wactor_e2e::proto::{Target, TestMessage, TestRequest};
+use wactor_e2e::{actors_dir, dec, enc, guest, repo_root};
 
 /// The `wactor` binary, built on first use: `cargo test` builds a
 /// package's binaries only for that package's own tests.
@@ -40,11 +43,19 @@ struct Host {
 }
 
 impl Host {
-    fn start(dir: &std::path::Path) -> Host {
+    fn start(dir: &Path) -> Host {
+        Self::start_with(dir, &[], "info")
+    }
+
+    /// Starts `wactor run DIR` with its HTTP API on a free port, extra
+    /// arguments `args` and RUST_LOG `log`.
+    fn start_with(dir: &Path, args: &[&str], log: &str) -> Host {
         let mut child = Command::new(wactor_bin())
             .arg("run")
             .arg(dir)
-            .env("RUST_LOG", "info")
+            .args(["--http", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", log)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -87,6 +98,28 @@ impl Host {
                     self.seen.join("\n")
                 ),
             }
+        }
+    }
+
+    /// The base URL of the host's HTTP API, once `/healthz` says it is
+    /// ready (every file found at start-up loaded).
+    fn ready_url(&mut self) -> String {
+        let line = self.expect_line(&["HTTP API listening"]);
+        let start = line.find("http://").expect("a URL in the line");
+        let url: String = line[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.'))
+            .collect();
+        let client = reqwest::blocking::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            match client.get(format!("{url}/healthz")).send() {
+                Ok(res) if res.status() == 200 => return url,
+                Ok(res) => assert_eq!(res.status(), 503, "/healthz while starting"),
+                Err(e) => panic!("{url}/healthz: {e}"),
+            }
+            assert!(Instant::now() < deadline, "{url} not ready in 120 s");
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -160,4 +193,261 @@ fn run_on_a_missing_directory_says_what_to_do() {
         err.contains("is not a directory") && err.contains("scripts/build-guests"),
         "{err}"
     );
+}
+
+/// Runs `wactor ARGS` with `stdin` and waits for it.
+fn wactor(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(wactor_bin())
+        .args(args)
+        .env_remove("WACTOR_HOST")
+        .env_remove("WACTOR_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start wactor");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("wait for wactor")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A directory with the given guests, each as NAME.wasm (`(guest, name)`).
+fn actors(guests: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (g, name) in guests {
+        std::fs::copy(guest(g), dir.path().join(format!("{name}.wasm"))).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn call_send_and_ps_talk_to_a_running_host() {
+    let dir = actors(&[("echo", "echo"), ("testkit", "testkit")]);
+    let mut host = Host::start(dir.path());
+    let url = host.ready_url();
+    let remote = ["--host", url.as_str()];
+    let files = tempfile::tempdir().unwrap();
+    let file = |name: &str, bytes: &[u8]| {
+        let p = files.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        format!("@{}", p.display())
+    };
+
+    // The answer goes to stdout as it is, from a literal, a file or stdin.
+    let out = wactor(&[&["call", "echo", "hello"][..], &remote].concat(), b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"hello");
+    let from_file = file("req", b"from a file\n\x00");
+    let out = wactor(&[&["call", "echo", &from_file][..], &remote].concat(), b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"from a file\n\x00");
+    let out = wactor(&[&["call", "echo", "-"][..], &remote].concat(), b"piped in");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"piped in");
+
+    // Failures: status 1, the error kind and what to do on stderr.
+    let out = wactor(&[&["call", "nobody", "x"][..], &remote].concat(), b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("unknown-process") && err.contains("wactor ps"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+    let never = file("never", &enc(&TestRequest::NeverAnswer));
+    let out = wactor(
+        &[&["call", "testkit", &never, "--timeout-ms", "200"][..], &remote].concat(),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("(timeout)") && err.contains("--timeout-ms"), "{err}");
+    let out = wactor(&[&["call", "echo", "@/no/such/file"][..], &remote].concat(), b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("/no/such/file"), "{}", stderr(&out));
+
+    // A send is quiet on success, and its message arrives.
+    let record = file("record", &enc(&TestMessage::Record(b"via the cli".to_vec())));
+    let out = wactor(&[&["send", "testkit", &record][..], &remote].concat(), b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let received = file("received", &enc(&TestRequest::Received));
+    let out = wactor(&[&["call", "testkit", &received][..], &remote].concat(), b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(dec::<Vec<Vec<u8>>>(&out.stdout), vec![b"via the cli".to_vec()]);
+    let out = wactor(&[&["send", "nobody", "x"][..], &remote].concat(), b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("unknown-process"), "{}", stderr(&out));
+
+    // The actor table, as text and as JSON.
+    let out = wactor(&[&["ps"][..], &remote].concat(), b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    for column in [
+        "PID",
+        "NAMES",
+        "BEHAVIOUR",
+        "VERSION",
+        "STATE",
+        "MAILBOX",
+        "HANDLED",
+        "RESTARTS",
+    ] {
+        assert!(lines[0].contains(column), "{table}");
+    }
+    let echo_row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(echo_row[1..3], ["echo", "echo"], "{table}");
+    assert_eq!(echo_row[4], "running", "{table}");
+    assert_eq!(
+        echo_row[6], "3",
+        "echo handled the three calls that reached it: {table}"
+    );
+    let out = wactor(&[&["ps", "--json"][..], &remote].concat(), b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["behaviour"], "testkit");
+    assert_eq!(rows[1]["handled"], 3);
+
+    // No host there: status 3, and how to start one.
+    let out = wactor(&["call", "echo", "x", "--host", "http://127.0.0.1:1"], b"");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("wactor run"), "{}", stderr(&out));
+    // Usage errors: status 2.
+    assert_eq!(wactor(&["call", "echo"], b"").status.code(), Some(2));
+    assert_eq!(
+        wactor(&["call", "echo", "x", "--timeout-ms", "0"], b"")
+            .status
+            .code(),
+        Some(2)
+    );
+
+    assert!(host.terminate().success());
+}
+
+#[test]
+fn one_trace_id_follows_a_request_through_every_actor_it_touches() {
+    let dir = actors(&[("testkit", "front"), ("testkit", "middle"), ("echo", "echo")]);
+    let mut host = Host::start_with(dir.path(), &["--log-format", "json"], "info,wactor=debug");
+    let url = host.ready_url();
+    // front calls middle; middle sends to echo; echo logs the message.
+    let request = TestRequest::Call {
+        to: Target::Name("middle".into()),
+        payload: enc(&TestRequest::Send {
+            to: Target::Name("echo".into()),
+            payload: b"traced".to_vec(),
+        }),
+        timeout_ms: None,
+    };
+    let trace = "5ca1ab1e00000000000000000000beef";
+    let res = reqwest::blocking::Client::new()
+        .post(format!("{url}/v1/actors/front/call"))
+        .header("x-wactor-trace-id", trace)
+        .body(enc(&request))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-wactor-trace-id"], trace);
+
+    let traced = format!("\"trace\":\"{trace}\"");
+    // The guest's own log line, inside echo's span for the message.
+    let line = host.expect_line(&["echo: message of 6 bytes", &traced]);
+    let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    let spans = v["spans"].as_array().expect("the span list");
+    assert_eq!(spans[0]["actor"], "echo", "{line}");
+    assert_eq!(spans[1]["kind"], "message", "{line}");
+    assert_eq!(v["target"], "wactor::guest");
+    // The two testkits handled their parts under the same id.
+    for (actor, kind) in [("front", "call"), ("middle", "call")] {
+        let line = host.expect_line(&["handled", &format!("\"actor\":\"{actor}\""), &traced]);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["span"]["kind"], kind, "{line}");
+        assert_eq!(v["span"]["r"].as_str().map(str::len), Some(32), "{line}");
+    }
+    // And no other request shares it.
+    let foreign = host
+        .seen
+        .iter()
+        .filter(|l| l.contains(&traced))
+        .filter(|l| {
+            ![
+                "\"actor\":\"front\"",
+                "\"actor\":\"middle\"",
+                "\"actor\":\"echo\"",
+            ]
+            .iter()
+            .any(|a| l.contains(a))
+        })
+        .count();
+    assert_eq!(foreign, 0);
+    assert!(host.terminate().success());
+}
+
+#[test]
+fn new_scaffolds_an_actor_that_builds_and_answers_when_dropped_in() {
+    let work = tempfile::tempdir().unwrap();
+    let out = wactor(
+        &["new", "greeter", "--path", &work.path().display().to_string()],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let krate = work.path().join("greeter");
+    for f in ["Cargo.toml", "src/lib.rs", "README.md", ".gitignore"] {
+        assert!(krate.join(f).is_file(), "{f} missing");
+    }
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("--crate") && said.contains("wactor call greeter"),
+        "{said}"
+    );
+
+    // It does not overwrite, and it refuses names it cannot use.
+    let again = wactor(
+        &["new", "greeter", "--path", &work.path().display().to_string()],
+        b"",
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+    let bad = wactor(
+        &["new", "Not A Name", "--path", &work.path().display().to_string()],
+        b"",
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("lowercase"), "{}", stderr(&bad));
+
+    // It builds with the project's guest build script...
+    let built = work.path().join("built");
+    let status = Command::new(repo_root().join("scripts/build-guests"))
+        .arg("--crate")
+        .arg(&krate)
+        .arg("--out")
+        .arg(&built)
+        .status()
+        .expect("run scripts/build-guests");
+    assert!(status.success(), "scripts/build-guests --crate failed");
+    let wasm = built.join("greeter.wasm");
+    assert!(wasm.is_file());
+
+    // ...and starts when dropped into the directory a host watches.
+    let watched = work.path().join("watched");
+    std::fs::create_dir(&watched).unwrap();
+    let mut host = Host::start(&watched);
+    let url = host.ready_url();
+    let part = watched.join("greeter.wasm.part");
+    std::fs::copy(&wasm, &part).unwrap();
+    std::fs::rename(&part, watched.join("greeter.wasm")).unwrap();
+    host.expect_line(&["actor started", "greeter"]);
+    let out = wactor(&["call", "greeter", "world", "--host", &url], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello, world! (call 1)");
+    let out = wactor(&["call", "greeter", "", "--host", &url], b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello, world! (call 2)");
+    assert!(host.terminate().success());
 }

@@ -25,13 +25,14 @@ use crate::bindings::{wit, ActorBindings};
 use crate::config::NodeConfig;
 use crate::engine::Behaviour;
 use crate::error::{DeliveryError, SpawnError};
-use crate::mailbox::{Envelope, Mailbox, MailboxReceiver};
+use crate::mailbox::{Envelope, Letter, Mailbox, MailboxReceiver};
 use crate::node::{Exit, NodeInner};
 use crate::pid::Pid;
 use crate::process::{ActorState, Control, Process};
 use crate::reload;
 use crate::stdio::GuestOutput;
 use crate::supervision::{Ending, RestartHistory};
+use crate::trace;
 
 /// What a `Store` carries for one actor: its identity, its sandbox, and the
 /// CPU ticks of the current message.
@@ -317,7 +318,9 @@ impl NodeInner {
         self.processes.insert(pid.id, process.clone());
         let (started_tx, started_rx) = oneshot::channel();
         let span = tracing::info_span!("actor", actor = %behaviour.name, pid = %pid);
-        tokio::spawn(run(self.clone(), process, behaviour, rx, control, args, started_tx).instrument(span));
+        // `init` (and so whatever it sends) continues the spawner's trace.
+        let run = run(self.clone(), process, behaviour, rx, control, args, started_tx);
+        tokio::spawn(trace::scope(trace::current_or_new(), run).instrument(span));
         match started_rx.await {
             Ok(Ok(())) => Ok(pid),
             Ok(Err(e)) => Err(e),
@@ -397,6 +400,7 @@ async fn run(
         // Counted before the callers learn of the failure, so whoever sees
         // the failure also sees the restart.
         let n = me.sup.restarts.fetch_add(1, Ordering::Relaxed) + 1;
+        node.metrics.restarts.inc();
         // The new instance cannot answer what the old one was holding.
         for r in me.drain_owed() {
             node.calls.fail(r, DeliveryError::Terminated(reason.clone()));
@@ -437,7 +441,7 @@ async fn serve(
             },
             env = rx.recv() => env,
         };
-        let Some(env) = env else {
+        let Some(Letter { env, trace }) = env else {
             return Ending::Host("normal".to_string());
         };
         if let Envelope::Upgrade(upgrade) = env {
@@ -450,7 +454,7 @@ async fn serve(
         // During a message: a kill aborts it; a stop waits for it.
         let mut stop_after: Option<String> = None;
         let step = {
-            let handling = handle(node, &inst.actor, &mut inst.store, env);
+            let handling = trace::handling(env, trace, |env| handle(node, &inst.actor, &mut inst.store, env));
             tokio::pin!(handling);
             loop {
                 tokio::select! {
@@ -466,6 +470,7 @@ async fn serve(
             }
         };
         me.handled.fetch_add(1, Ordering::Relaxed);
+        node.metrics.messages_handled.inc();
         match step {
             Step::Continue => {}
             Step::Stop(r) => {

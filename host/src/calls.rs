@@ -148,6 +148,20 @@ impl NodeInner {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> CallResult {
+        let started = std::time::Instant::now();
+        let result = self.call_uncounted(from, me, to, payload, timeout).await;
+        self.metrics.called(started, &result);
+        result
+    }
+
+    async fn call_uncounted(
+        &self,
+        from: &Pid,
+        me: Option<&Process>,
+        to: &Address,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> CallResult {
         self.check_size(payload.len())?;
         let timeout = timeout.unwrap_or(self.config.call_timeout);
         let target = self.resolve(to)?;

@@ -178,7 +178,9 @@ impl Host for ActorData {
     // plain delivery coincide. Across hosts they will not: see the crate docs.
 
     async fn send_important(&mut self, to: wit::Address, message: Vec<u8>) -> Delivered<()> {
-        self.send(to, message).await
+        let r = self.node.send(&self.me.pid, &to.into(), message);
+        self.node.metrics.important(&r);
+        delivered(r)
     }
 
     async fn call_important(
@@ -196,7 +198,9 @@ impl Host for ActorData {
         r: wit::Ref,
         response: Vec<u8>,
     ) -> Delivered<()> {
-        self.send_response(to, r, response).await
+        let r = self.node.respond(&Pid::from(to), &r.into(), Ok(response));
+        self.node.metrics.important(&r);
+        delivered(r)
     }
 
     async fn set_important_delivery(&mut self, on: bool) -> Result<()> {

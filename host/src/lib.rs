@@ -38,6 +38,9 @@
 //! | guest stdout/stderr | `stdio` |
 //! | the node that ties them together | [`node`] |
 //! | the watched directory | [`watch`] |
+//! | the HTTP API (call, send, actors, health, metrics) | [`http`] |
+//! | metrics in the Prometheus text format | [`metrics`] |
+//! | trace ids and the per-message span | [`trace`] |
 //!
 //! ## Important delivery
 //!
@@ -54,8 +57,10 @@ mod calls;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod http;
 mod imports;
 mod mailbox;
+pub mod metrics;
 mod names;
 pub mod node;
 pub mod pid;
@@ -66,6 +71,7 @@ mod routing;
 mod stdio;
 pub mod supervision;
 mod timers;
+pub mod trace;
 pub mod watch;
 
 pub use actor::CpuBudgetExceeded;
@@ -78,3 +84,4 @@ pub use pool::PoolStats;
 pub use process::ActorState;
 pub use reload::UpgradeReport;
 pub use supervision::{Restart, RestartPolicy};
+pub use trace::TraceId;

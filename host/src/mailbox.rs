@@ -14,6 +14,10 @@
 //!
 //! The actor takes from the system lane first, so it learns of a partner's
 //! end or of a new version before it works through a long backlog.
+//!
+//! Each envelope travels with the trace id in force where it was pushed
+//! (see [`trace`](crate::trace)), so the receiving actor handles it under
+//! the same trace.
 
 use std::sync::Arc;
 
@@ -22,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::engine::Behaviour;
 use crate::error::DeliveryError;
 use crate::pid::{Pid, Ref};
+use crate::trace::{self, TraceId};
 
 /// One item in a mailbox.
 #[derive(Debug)]
@@ -35,6 +40,13 @@ pub(crate) enum Envelope {
     /// Switch to another version of the behaviour between two messages;
     /// see `reload`.
     Upgrade(Upgrade),
+}
+
+/// An envelope and the trace it belongs to: what a mailbox holds.
+#[derive(Debug)]
+pub(crate) struct Letter {
+    pub(crate) env: Envelope,
+    pub(crate) trace: TraceId,
 }
 
 /// What the host tells an actor outside of messages and calls.
@@ -61,8 +73,8 @@ pub(crate) struct Upgrade {
 /// The sending side of an actor's mailbox.
 #[derive(Debug, Clone)]
 pub(crate) struct Mailbox {
-    tx: mpsc::Sender<Envelope>,
-    system: mpsc::UnboundedSender<Envelope>,
+    tx: mpsc::Sender<Letter>,
+    system: mpsc::UnboundedSender<Letter>,
 }
 
 /// An envelope a mailbox did not take, and why.
@@ -74,14 +86,14 @@ pub(crate) struct Refused {
 /// The receiving side, owned by the actor's task.
 #[derive(Debug)]
 pub(crate) struct MailboxReceiver {
-    rx: mpsc::Receiver<Envelope>,
-    system: mpsc::UnboundedReceiver<Envelope>,
+    rx: mpsc::Receiver<Letter>,
+    system: mpsc::UnboundedReceiver<Letter>,
 }
 
 impl MailboxReceiver {
     /// The next envelope, system lane first; `None` once the mailbox is
     /// closed and drained.
-    pub(crate) async fn recv(&mut self) -> Option<Envelope> {
+    pub(crate) async fn recv(&mut self) -> Option<Letter> {
         tokio::select! {
             biased;
             Some(env) = self.system.recv() => Some(env),
@@ -108,22 +120,30 @@ impl Mailbox {
     /// back with the reason, so it can be offered to another mailbox (pools
     /// do).
     pub(crate) fn push(&self, env: Envelope) -> Result<(), Box<Refused>> {
-        self.tx.try_send(env).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(env) => Box::new(Refused {
+        let letter = Letter {
+            env,
+            trace: trace::current_or_new(),
+        };
+        self.tx.try_send(letter).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(l) => Box::new(Refused {
                 error: DeliveryError::MailboxFull,
-                env,
+                env: l.env,
             }),
             // The actor's task has ended; the process is gone.
-            mpsc::error::TrySendError::Closed(env) => Box::new(Refused {
+            mpsc::error::TrySendError::Closed(l) => Box::new(Refused {
                 error: DeliveryError::UnknownProcess,
-                env,
+                env: l.env,
             }),
         })
     }
 
     /// Enqueues on the system lane; false if the actor has ended.
     pub(crate) fn push_system(&self, env: Envelope) -> bool {
-        self.system.send(env).is_ok()
+        let letter = Letter {
+            env,
+            trace: trace::current_or_new(),
+        };
+        self.system.send(letter).is_ok()
     }
 
     /// Envelopes waiting to be handled on the message lane.

@@ -20,7 +20,8 @@ pub(crate) struct Names {
 
 impl Names {
     /// Checks that `name` can be registered: not empty, not too long, no
-    /// `@` (which separates a name from its node).
+    /// `@` (which separates a name from its node), no whitespace or control
+    /// characters (a name must survive a log line, a URL and a shell).
     pub(crate) fn validate(name: &str) -> Result<(), RegisterError> {
         if name.is_empty() {
             return Err(RegisterError::Invalid("a name cannot be empty".into()));
@@ -33,6 +34,11 @@ impl Names {
         if name.contains('@') {
             return Err(RegisterError::Invalid(format!(
                 "`{name}` contains `@`, which separates a name from its node"
+            )));
+        }
+        if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(RegisterError::Invalid(format!(
+                "{name:?} contains whitespace or a control character"
             )));
         }
         Ok(())

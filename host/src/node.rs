@@ -24,6 +24,7 @@ use crate::calls::Calls;
 use crate::config::NodeConfig;
 use crate::engine::{self, Behaviour, Version};
 use crate::error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
+use crate::metrics::Metrics;
 use crate::names::Names;
 use crate::pid::{Address, Pid};
 use crate::pool::PoolStats;
@@ -87,6 +88,7 @@ pub(crate) struct NodeInner {
     pub(crate) spawn_counts: SpawnCounts,
     /// Restart policies by behaviour; absent means the default.
     pub(crate) policies: DashMap<String, RestartPolicy>,
+    pub(crate) metrics: Metrics,
     host_pid: Pid,
 }
 
@@ -162,6 +164,7 @@ impl Node {
                 exits,
                 spawn_counts: SpawnCounts::default(),
                 policies: DashMap::new(),
+                metrics: Metrics::default(),
                 host_pid,
             }),
         })
@@ -208,8 +211,19 @@ impl Node {
         .map_err(|e| LoadError::Compile {
             what,
             reason: format!("the compiler task failed: {e}"),
-        })??;
-        self.inner.behaviours.write().insert(name.to_string(), b.clone());
+        })
+        .and_then(|r| r)
+        .inspect_err(|_| self.inner.metrics.load_failures.inc())?;
+        self.inner.metrics.loads.inc();
+        if self
+            .inner
+            .behaviours
+            .write()
+            .insert(name.to_string(), b.clone())
+            .is_some()
+        {
+            self.inner.metrics.reloads.inc();
+        }
         Ok(b)
     }
 
@@ -435,6 +449,18 @@ impl Node {
     /// Answers that arrived after their caller had stopped waiting.
     pub fn late_answers(&self) -> u64 {
         self.inner.calls.late_answers()
+    }
+
+    /// The node's metrics in the Prometheus text format (see
+    /// [`metrics`](crate::metrics)).
+    pub fn metrics_text(&self) -> String {
+        self.inner.render_metrics()
+    }
+
+    /// Behaviours loaded, and loads that failed, since the node started.
+    pub fn load_counts(&self) -> (u64, u64) {
+        let m = &self.inner.metrics;
+        (m.loads.get(), m.load_failures.get())
     }
 
     /// Stops every actor (each runs `terminate`), waiting up to `grace`

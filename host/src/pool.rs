@@ -159,6 +159,7 @@ impl NodeInner {
             return;
         }
         pool.restarts.fetch_add(1, Ordering::Relaxed);
+        self.metrics.restarts.inc();
         let node = self.clone();
         tokio::spawn(async move {
             if let Err(e) = node.add_worker(&pool).await {

@@ -30,6 +30,8 @@ pub enum ActorState {
     WaitingOnCall,
     /// Ended.
     Terminated,
+    /// Idle and swapped out of memory; the next message wakes it.
+    Hibernating,
 }
 
 impl ActorState {
@@ -38,6 +40,7 @@ impl ActorState {
             0 => ActorState::Starting,
             1 => ActorState::Running,
             2 => ActorState::WaitingOnCall,
+            4 => ActorState::Hibernating,
             _ => ActorState::Terminated,
         }
     }

@@ -59,6 +59,12 @@ impl NodeInner {
     /// Puts a message in the mailbox of the process `to` names (for a
     /// pool, of the next worker with room).
     pub(crate) fn send(&self, from: &Pid, to: &Address, payload: Vec<u8>) -> Result<(), DeliveryError> {
+        let r = self.send_uncounted(from, to, payload);
+        self.metrics.sent(&r);
+        r
+    }
+
+    fn send_uncounted(&self, from: &Pid, to: &Address, payload: Vec<u8>) -> Result<(), DeliveryError> {
         self.check_size(payload.len())?;
         let target = self.resolve(to)?;
         let mut env = Envelope::Message {

@@ -36,7 +36,8 @@ impl NodeInner {
         // before it can be cancelled.
         self.timers.pending.insert(id, cancel_tx);
         let node = Arc::downgrade(self);
-        tokio::spawn(async move {
+        // The message continues the trace of whoever set the timer.
+        tokio::spawn(crate::trace::scope(crate::trace::current_or_new(), async move {
             tokio::select! {
                 _ = cancel_rx => {}
                 _ = tokio::time::sleep(delay) => {
@@ -49,7 +50,7 @@ impl NodeInner {
                     }
                 }
             }
-        });
+        }));
         id
     }
 

@@ -1,0 +1,151 @@
+//! `wactor run DIR`: serve a directory of actors, with the HTTP API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wactor::config::{self, NodeConfig};
+use wactor::http::{HttpConfig, HttpServer};
+use wactor::Node;
+
+use super::progress::Progress;
+
+/// How long stopping waits for actors and HTTP requests before cutting them
+/// off.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Load every NAME.wasm in DIR, start one actor of each, and keep watching
+/// DIR.
+///
+/// Each actor is registered under its file's name. The HTTP API (call,
+/// send, the actor table, health, Prometheus metrics) listens on
+/// 127.0.0.1:7420 unless told otherwise; `/healthz` answers 200 once every
+/// file found at start-up has been loaded. Stops cleanly on Ctrl-C or
+/// SIGTERM (each actor's `terminate` runs). Log verbosity follows RUST_LOG
+/// (default `info`); every line of an actor's work carries its trace id.
+#[derive(clap::Args)]
+pub(crate) struct RunArgs {
+    /// The directory of actors.
+    dir: PathBuf,
+    /// This node's name; it appears in every pid.
+    #[arg(long, default_value = "local")]
+    node: String,
+    /// Where the HTTP API listens (`IP:PORT`; port 0 picks a free one, and
+    /// the log says which). An address other than loopback needs `--token`.
+    #[arg(long, value_name = "ADDR", default_value = wactor::http::DEFAULT_ADDR, conflicts_with = "no_http")]
+    http: SocketAddr,
+    /// Do not serve the HTTP API.
+    #[arg(long)]
+    no_http: bool,
+    /// Bearer token every HTTP request must carry (`Authorization: Bearer
+    /// TOKEN`). Required to listen on an address other than loopback.
+    #[arg(long, env = wactor::http::TOKEN_ENV, hide_env_values = true)]
+    token: Option<String>,
+    /// Messages an actor's mailbox holds before senders get
+    /// `mailbox-full`.
+    #[arg(long, default_value_t = config::DEFAULT_MAILBOX_CAPACITY)]
+    mailbox_capacity: usize,
+    /// How long a call waits for its answer, in milliseconds.
+    #[arg(long, default_value_t = config::DEFAULT_CALL_TIMEOUT.as_millis() as u64)]
+    call_timeout_ms: u64,
+    /// Largest payload of a message, request or response, in bytes.
+    #[arg(long, default_value_t = config::DEFAULT_MAX_MESSAGE_BYTES)]
+    max_message_bytes: usize,
+    /// Linear memory each actor may use, in MiB.
+    #[arg(long, default_value_t = config::DEFAULT_MEMORY_LIMIT_BYTES / (1024 * 1024))]
+    memory_limit_mib: usize,
+    /// CPU time one message may take, in milliseconds; past it the handler
+    /// traps.
+    #[arg(long, default_value_t = config::DEFAULT_CPU_BUDGET_TICKS * config::EPOCH_TICK.as_millis() as u64)]
+    cpu_budget_ms: u64,
+    /// Live actors this node runs at most; past it `spawn` fails with
+    /// `limit-reached`.
+    #[arg(long, default_value_t = config::DEFAULT_MAX_ACTORS)]
+    max_actors: usize,
+    /// Live actors of any one behaviour this node runs at most; past it
+    /// `spawn` of that behaviour fails with `limit-reached`.
+    #[arg(long, default_value_t = config::DEFAULT_MAX_ACTORS_PER_BEHAVIOUR)]
+    max_actors_per_behaviour: usize,
+}
+
+impl RunArgs {
+    fn node_config(&self) -> NodeConfig {
+        let tick = config::EPOCH_TICK.as_millis() as u64;
+        NodeConfig {
+            node_name: self.node.clone(),
+            mailbox_capacity: self.mailbox_capacity,
+            call_timeout: Duration::from_millis(self.call_timeout_ms),
+            max_message_bytes: self.max_message_bytes,
+            memory_limit_bytes: self.memory_limit_mib.saturating_mul(1024 * 1024),
+            cpu_budget_ticks: self.cpu_budget_ms.div_ceil(tick).max(1),
+            max_actors: self.max_actors,
+            max_actors_per_behaviour: self.max_actors_per_behaviour,
+        }
+    }
+}
+
+pub(crate) async fn run(args: RunArgs, text_log: bool) -> anyhow::Result<()> {
+    let dir = &args.dir;
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{} is not a directory; give the directory that holds your NAME.wasm actors (build the examples with `scripts/build-guests`, then `wactor run target/actors`)",
+            dir.display()
+        );
+    }
+    let node = Node::new(args.node_config()).context("cannot start the wasm engine")?;
+    let http = if args.no_http {
+        None
+    } else {
+        let config = HttpConfig {
+            addr: args.http,
+            token: args.token.clone(),
+        };
+        let server = HttpServer::start(node.clone(), config).await?;
+        tracing::info!(url = %format!("http://{}", server.local_addr()), "HTTP API listening");
+        Some(server)
+    };
+
+    let progress = Progress::start(&node, dir, text_log);
+    let report = wactor::watch::load_dir(&node, dir)
+        .await
+        .with_context(|| format!("cannot read {}", dir.display()));
+    progress.finish().await;
+    let report = report?;
+    tracing::info!(
+        dir = %dir.display(),
+        started = report.started.len(),
+        failed = report.failed.len(),
+        "serving; press Ctrl-C to stop"
+    );
+    if let Some(http) = &http {
+        http.set_ready();
+    }
+    let _watcher = wactor::watch::watch_dir(node.clone(), dir)
+        .with_context(|| format!("cannot watch {}", dir.display()))?;
+    wait_for_signal().await;
+    tracing::info!("stopping every actor");
+    match http {
+        Some(http) => {
+            tokio::join!(http.stop(STOP_GRACE), node.shutdown(STOP_GRACE));
+        }
+        None => node.shutdown(STOP_GRACE).await,
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
