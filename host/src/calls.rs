@@ -218,7 +218,9 @@ impl NodeInner {
         };
         let node = self.clone();
         let me = me.clone();
-        tokio::spawn(async move {
+        // The answer comes back under the trace of the call that asked.
+        let trace = crate::trace::current_or_new();
+        tokio::spawn(crate::trace::scope(trace, async move {
             let _open = OpenCall {
                 calls: &node.calls,
                 r: r.id,
@@ -233,7 +235,7 @@ impl NodeInner {
                 me.mailbox
                     .push_system(Envelope::Info(Info::Response { r, result }));
             }
-        });
+        }));
         Ok(r)
     }
 
