@@ -65,6 +65,14 @@ enum Command {
         /// `spawn` of that behaviour fails with `limit-reached`.
         #[arg(long, default_value_t = wactor::config::DEFAULT_MAX_ACTORS_PER_BEHAVIOUR)]
         max_actors_per_behaviour: usize,
+        /// Where compiled actors are cached, so a restart does not compile
+        /// again. Default: $WACTOR_CACHE_DIR, else $XDG_CACHE_HOME/wactor,
+        /// else $HOME/.cache/wactor.
+        #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+        cache_dir: Option<PathBuf>,
+        /// Compile every actor on every start; keep nothing on disk.
+        #[arg(long)]
+        no_cache: bool,
     },
 }
 
@@ -95,7 +103,24 @@ async fn main() -> anyhow::Result<()> {
             cpu_budget_ms,
             max_actors,
             max_actors_per_behaviour,
+            cache_dir,
+            no_cache,
         } => {
+            let cache_dir = match (no_cache, cache_dir) {
+                (true, _) => None,
+                (false, Some(dir)) => Some(dir),
+                (false, None) => {
+                    let dir = wactor::cache::default_dir();
+                    if dir.is_none() {
+                        tracing::warn!("no compile cache: none of WACTOR_CACHE_DIR, XDG_CACHE_HOME, HOME is set; give --cache-dir DIR to keep compiled actors");
+                    }
+                    dir
+                }
+            };
+            match &cache_dir {
+                Some(dir) => tracing::info!(dir = %dir.display(), "compile cache"),
+                None => tracing::info!("compile cache off"),
+            }
             let tick = wactor::config::EPOCH_TICK.as_millis() as u64;
             let config = NodeConfig {
                 node_name: node,
@@ -106,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
                 cpu_budget_ticks: cpu_budget_ms.div_ceil(tick).max(1),
                 max_actors,
                 max_actors_per_behaviour,
+                cache_dir,
             };
             run(dir, config).await
         }

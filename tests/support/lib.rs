@@ -12,6 +12,8 @@ use wactor::{Node, NodeConfig, Pid};
 
 pub use testkit_proto as proto;
 
+pub mod binary;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,6 +54,31 @@ pub fn guest(name: &str) -> PathBuf {
 /// The bytes of the compiled guest `name`.
 pub fn guest_bytes(name: &str) -> Vec<u8> {
     std::fs::read(guest(name)).expect("read guest")
+}
+
+/// The guest `name` built for `wasm32-wasip1` (a core module), from
+/// `target/actors-wasip1/` or `target/test-guests-wasip1/`.
+pub fn wasip1_guest(name: &str) -> PathBuf {
+    let dirs = [
+        repo_root().join("target/actors-wasip1"),
+        repo_root().join("target/test-guests-wasip1"),
+    ];
+    for dir in &dirs {
+        let p = dir.join(format!("{name}.wasm"));
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!(
+        "guest `{name}` is not built for wasm32-wasip1: run `scripts/build-guests --target wasm32-wasip1` first (looked in {} and {})",
+        dirs[0].display(),
+        dirs[1].display()
+    );
+}
+
+/// The bytes of the guest `name` built for `wasm32-wasip1`.
+pub fn wasip1_guest_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(wasip1_guest(name)).expect("read wasip1 guest")
 }
 
 /// A node with `config` and the guests `names` loaded.
