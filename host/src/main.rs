@@ -9,8 +9,9 @@ use wactor::{Node, NodeConfig};
 
 /// Run WebAssembly actors: sandboxed, talking by send and call.
 ///
-/// Put actors (`NAME.wasm`, built for wasm32-wasip2 with the wactor guest
-/// SDK) in a directory and run `wactor run DIR`. Each file becomes a
+/// Put actors (`NAME.wasm`, built with the wactor guest SDK for
+/// wasm32-wasip2, or for wasm32-wasip1 and converted on load) in a
+/// directory and run `wactor run DIR`. Each file becomes a
 /// behaviour, and one actor of each starts, registered under NAME. Files
 /// added while the host runs start too.
 #[derive(Parser)]

@@ -57,23 +57,41 @@ pub fn guest_bytes(name: &str) -> Vec<u8> {
 }
 
 /// The guest `name` built for `wasm32-wasip1` (a core module), from
-/// `target/actors-wasip1/` or `target/test-guests-wasip1/`.
+/// `target/actors-wasip1/` or `target/test-guests-wasip1/`. If it is not
+/// there, `scripts/build-guests --target wasm32-wasip1` runs first (once per
+/// test binary), so the README's test command also covers these tests.
 pub fn wasip1_guest(name: &str) -> PathBuf {
     let dirs = [
         repo_root().join("target/actors-wasip1"),
         repo_root().join("target/test-guests-wasip1"),
     ];
-    for dir in &dirs {
-        let p = dir.join(format!("{name}.wasm"));
-        if p.exists() {
-            return p;
-        }
+    let find = || {
+        dirs.iter()
+            .map(|dir| dir.join(format!("{name}.wasm")))
+            .find(|p| p.exists())
+    };
+    if let Some(p) = find() {
+        return p;
     }
-    panic!(
-        "guest `{name}` is not built for wasm32-wasip1: run `scripts/build-guests --target wasm32-wasip1` first (looked in {} and {})",
-        dirs[0].display(),
-        dirs[1].display()
-    );
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let status = std::process::Command::new(repo_root().join("scripts/build-guests"))
+            .args(["--target", "wasm32-wasip1"])
+            .current_dir(repo_root())
+            .status()
+            .expect("run scripts/build-guests");
+        assert!(
+            status.success(),
+            "scripts/build-guests --target wasm32-wasip1 failed"
+        );
+    });
+    find().unwrap_or_else(|| {
+        panic!(
+            "guest `{name}` is not built for wasm32-wasip1 (looked in {} and {})",
+            dirs[0].display(),
+            dirs[1].display()
+        )
+    })
 }
 
 /// The bytes of the guest `name` built for `wasm32-wasip1`.
