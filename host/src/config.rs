@@ -3,6 +3,7 @@
 //! Every limit here has a default that is stated in its doc comment and in
 //! the README, so an operator knows what an actor gets without reading code.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Default capacity of an actor's mailbox, in messages.
@@ -51,6 +52,12 @@ pub struct NodeConfig {
     /// `spawn` of that behaviour fails with `limit-reached`. Default
     /// [`DEFAULT_MAX_ACTORS_PER_BEHAVIOUR`] (100 000).
     pub max_actors_per_behaviour: usize,
+    /// Where compiled behaviours are cached between runs (see
+    /// [`cache`](crate::cache)); `None` compiles every time. Default `None`,
+    /// so a library node touches no disk unless asked; `wactor run` uses
+    /// [`cache::default_dir`](crate::cache::default_dir) unless given
+    /// `--cache-dir` or `--no-cache`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for NodeConfig {
@@ -64,6 +71,7 @@ impl Default for NodeConfig {
             cpu_budget_ticks: DEFAULT_CPU_BUDGET_TICKS,
             max_actors: DEFAULT_MAX_ACTORS,
             max_actors_per_behaviour: DEFAULT_MAX_ACTORS_PER_BEHAVIOUR,
+            cache_dir: None,
         }
     }
 }

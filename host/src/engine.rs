@@ -9,21 +9,28 @@
 //! traps.
 //!
 //! Loading checks, in this order, and reports the first failure with what
-//! to do about it: the bytes are WebAssembly; they are a component (not a
-//! core module); they compile; their imports can be satisfied; their exports
-//! are the `actor` world's. Only then is a behaviour installed, so a bad file
-//! never replaces a good one.
+//! to do about it: the bytes are WebAssembly; a core module carries the type
+//! information to become a component ([`convert`](crate::convert)) and
+//! converts; the component compiles; its imports can be satisfied; its
+//! exports are the `actor` world's. Only then is a behaviour installed, so a
+//! bad file never replaces a good one.
+//!
+//! With a [compile cache](crate::cache), the compiled component is looked up
+//! by the hash of the bytes as loaded before anything is converted or
+//! compiled, and stored after every check has passed: a restart does
+//! neither again, and the cache holds only behaviours that loaded.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
 use crate::actor::ActorData;
 use crate::bindings::ActorPre;
+use crate::cache::{self, CompileCache};
 use crate::config::EPOCH_TICK;
+use crate::convert::{self, ConvertError};
 use crate::error::LoadError;
 
 /// Builds the engine every actor of a node runs on.
@@ -58,16 +65,33 @@ fn start_epoch_ticker(engine: &Engine) {
     }
 }
 
+/// What kind of WebAssembly a behaviour was loaded from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// A component (a `wasm32-wasip2` build).
+    Component,
+    /// A core module with embedded world type information (a `wasm32-wasip1`
+    /// build), turned into a component with the WASI preview-1 adapter.
+    CoreModule,
+}
+
 /// Which version of a behaviour an actor runs.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Version {
-    /// SHA-256 of the component bytes, hex.
+    /// SHA-256 of the bytes as loaded (the file's contents), hex.
     pub hash: String,
     /// When this version was loaded.
     #[serde(with = "unix_ms")]
     pub loaded_at: SystemTime,
-    /// How long compiling and checking took.
+    /// How long loading took: converting, compiling (or reading the compile
+    /// cache) and checking.
     pub compile_time: Duration,
+    /// What the bytes were.
+    pub format: Format,
+    /// True if the compiled component came from the compile cache, so
+    /// nothing was converted or compiled.
+    pub from_cache: bool,
 }
 
 impl Version {
@@ -110,11 +134,13 @@ impl std::fmt::Debug for Behaviour {
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 const CORE_MODULE_VERSION: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
 
-/// Compiles and checks `bytes` as the behaviour `name`. CPU-heavy: call it
-/// off the actor threads.
+/// Compiles and checks `bytes` as the behaviour `name`, through `cache` when
+/// there is one. `what` names the input in errors and logs. CPU-heavy: call
+/// it off the actor threads.
 pub(crate) fn compile(
     engine: &Engine,
     linker: &Linker<ActorData>,
+    cache: Option<&CompileCache>,
     name: &str,
     what: &str,
     bytes: &[u8],
@@ -125,28 +151,75 @@ pub(crate) fn compile(
             what: what.to_string(),
         });
     }
-    if bytes[4..8] == CORE_MODULE_VERSION {
-        return Err(LoadError::CoreModule {
-            what: what.to_string(),
-        });
-    }
-    let component = Component::new(engine, bytes).map_err(|e| LoadError::Compile {
-        what: what.to_string(),
-        reason: format!("{e:#}"),
-    })?;
+    let format = if bytes[4..8] == CORE_MODULE_VERSION {
+        Format::CoreModule
+    } else {
+        Format::Component
+    };
+    let key = cache::content_key(bytes);
+    let cached = cache.and_then(|c| c.lookup(engine, &key, what));
+    let from_cache = cached.is_some();
+    let component = match cached {
+        Some(component) => component,
+        None => compile_fresh(engine, format, what, bytes)?,
+    };
     let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
         what: what.to_string(),
         reason: format!("{e:#}"),
     };
     let instance_pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
     let pre = ActorPre::new(instance_pre).map_err(wrong_world)?;
+    if let (Some(cache), false) = (cache, from_cache) {
+        cache.store(&key, &component, what);
+    }
+    let compile_time = started.elapsed();
+    tracing::info!(
+        file = what,
+        format = ?format,
+        from_cache,
+        elapsed_ms = compile_time.as_secs_f64() * 1e3,
+        "behaviour `{name}` ready"
+    );
     Ok(Arc::new(Behaviour {
         name: name.to_string(),
         version: Version {
-            hash: hex::encode(Sha256::digest(bytes)),
+            hash: key,
             loaded_at: SystemTime::now(),
-            compile_time: started.elapsed(),
+            compile_time,
+            format,
+            from_cache,
         },
         pre,
     }))
+}
+
+/// Converts (for a core module) and compiles `bytes`.
+fn compile_fresh(engine: &Engine, format: Format, what: &str, bytes: &[u8]) -> Result<Component, LoadError> {
+    let converted;
+    let component_bytes = match format {
+        Format::Component => bytes,
+        Format::CoreModule => {
+            let started = std::time::Instant::now();
+            converted = convert::to_component(bytes).map_err(|e| match e {
+                ConvertError::NoTypeInformation => LoadError::CoreModule {
+                    what: what.to_string(),
+                    reason: e.to_string(),
+                },
+                e => LoadError::Convert {
+                    what: what.to_string(),
+                    source: e,
+                },
+            })?;
+            tracing::info!(
+                file = what,
+                elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                "converted a wasm32-wasip1 core module into a component"
+            );
+            &converted[..]
+        }
+    };
+    Component::new(engine, component_bytes).map_err(|e| LoadError::Compile {
+        what: what.to_string(),
+        reason: format!("{e:#}"),
+    })
 }

@@ -74,11 +74,24 @@ pub enum LoadError {
         /// The file or behaviour name.
         what: String,
     },
-    /// A core module where a component was expected.
-    #[error("{what} is a core WebAssembly module, not a component; build it for `wasm32-wasip2` against the wactor guest SDK (wactor-guest) so it exports the `wactor:actor/actor` world")]
+    /// A core module that cannot become an actor: it carries no type
+    /// information for the `actor` world (it was not built against the
+    /// guest SDK or the WIT).
+    #[error("{what} is a core WebAssembly module that cannot be turned into an actor: {reason}; build actors against the wactor guest SDK (wactor-guest, `wactor_guest::export_actor!`) for `wasm32-wasip2`, or for `wasm32-wasip1` (converted on load), e.g. with `scripts/build-guests`")]
     CoreModule {
         /// The file or behaviour name.
         what: String,
+        /// What it lacks.
+        reason: String,
+    },
+    /// A `wasm32-wasip1` core module with type information that still could
+    /// not be turned into a component.
+    #[error("{what}: the core module could not be turned into a component: {source}")]
+    Convert {
+        /// The file or behaviour name.
+        what: String,
+        /// Why.
+        source: crate::convert::ConvertError,
     },
     /// The component did not compile.
     #[error("{what} failed to compile: {reason}")]

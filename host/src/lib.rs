@@ -25,6 +25,8 @@
 //! | concept | module |
 //! | --- | --- |
 //! | engine, compiling and checking components | [`engine`] |
+//! | the compile cache on disk | [`cache`] |
+//! | turning `wasm32-wasip1` core modules into components | [`convert`] |
 //! | one actor's store, task and message loop | `actor` |
 //! | mailboxes | `mailbox` |
 //! | addresses, routing, plain sends | `routing` |
@@ -53,8 +55,10 @@
 
 mod actor;
 pub mod bindings;
+pub mod cache;
 mod calls;
 pub mod config;
+pub mod convert;
 pub mod engine;
 pub mod error;
 pub mod http;
@@ -75,8 +79,9 @@ pub mod trace;
 pub mod watch;
 
 pub use actor::CpuBudgetExceeded;
+pub use cache::CacheStats;
 pub use config::NodeConfig;
-pub use engine::{Behaviour, Version};
+pub use engine::{Behaviour, Format, Version};
 pub use error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
 pub use node::{ActorInfo, Exit, Node};
 pub use pid::{Address, Pid, Ref, RefId};

@@ -20,6 +20,7 @@ use wasmtime::Engine;
 
 use crate::actor::{ActorData, SpawnCounts};
 use crate::bindings::ActorBindings;
+use crate::cache::{CacheStats, CompileCache};
 use crate::calls::Calls;
 use crate::config::NodeConfig;
 use crate::engine::{self, Behaviour, Version};
@@ -77,6 +78,8 @@ pub(crate) struct NodeInner {
     pub(crate) creation: u64,
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<ActorData>,
+    /// The compile cache on disk, if `config.cache_dir` names one.
+    cache: Option<CompileCache>,
     pub(crate) behaviours: RwLock<HashMap<String, Arc<Behaviour>>>,
     pub(crate) processes: DashMap<u64, Arc<Process>>,
     next_id: AtomicU64,
@@ -148,6 +151,10 @@ impl Node {
             creation,
         };
         let (exits, _) = broadcast::channel(1024);
+        let cache = config
+            .cache_dir
+            .as_deref()
+            .map(|dir| CompileCache::new(dir, &engine));
         Ok(Node {
             inner: Arc::new(NodeInner {
                 config,
@@ -155,6 +162,7 @@ impl Node {
                 creation,
                 engine,
                 linker,
+                cache,
                 behaviours: RwLock::new(HashMap::new()),
                 processes: DashMap::new(),
                 next_id: AtomicU64::new(1),
@@ -205,7 +213,14 @@ impl Node {
         let name_owned = name.to_string();
         let what_owned = what.clone();
         let b = tokio::task::spawn_blocking(move || {
-            engine::compile(&inner.engine, &inner.linker, &name_owned, &what_owned, &bytes)
+            engine::compile(
+                &inner.engine,
+                &inner.linker,
+                inner.cache.as_ref(),
+                &name_owned,
+                &what_owned,
+                &bytes,
+            )
         })
         .await
         .map_err(|e| LoadError::Compile {
@@ -225,6 +240,15 @@ impl Node {
             self.inner.metrics.reloads.inc();
         }
         Ok(b)
+    }
+
+    /// What the compile cache has done (all zero without a cache).
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner
+            .cache
+            .as_ref()
+            .map(CompileCache::stats)
+            .unwrap_or_default()
     }
 
     /// The loaded behaviours.

@@ -12,6 +12,8 @@ use wactor::{Node, NodeConfig, Pid};
 
 pub use testkit_proto as proto;
 
+pub mod binary;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,6 +54,49 @@ pub fn guest(name: &str) -> PathBuf {
 /// The bytes of the compiled guest `name`.
 pub fn guest_bytes(name: &str) -> Vec<u8> {
     std::fs::read(guest(name)).expect("read guest")
+}
+
+/// The guest `name` built for `wasm32-wasip1` (a core module), from
+/// `target/actors-wasip1/` or `target/test-guests-wasip1/`. If it is not
+/// there, `scripts/build-guests --target wasm32-wasip1` runs first (once per
+/// test binary), so the README's test command also covers these tests.
+pub fn wasip1_guest(name: &str) -> PathBuf {
+    let dirs = [
+        repo_root().join("target/actors-wasip1"),
+        repo_root().join("target/test-guests-wasip1"),
+    ];
+    let find = || {
+        dirs.iter()
+            .map(|dir| dir.join(format!("{name}.wasm")))
+            .find(|p| p.exists())
+    };
+    if let Some(p) = find() {
+        return p;
+    }
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let status = std::process::Command::new(repo_root().join("scripts/build-guests"))
+            .args(["--target", "wasm32-wasip1"])
+            .current_dir(repo_root())
+            .status()
+            .expect("run scripts/build-guests");
+        assert!(
+            status.success(),
+            "scripts/build-guests --target wasm32-wasip1 failed"
+        );
+    });
+    find().unwrap_or_else(|| {
+        panic!(
+            "guest `{name}` is not built for wasm32-wasip1 (looked in {} and {})",
+            dirs[0].display(),
+            dirs[1].display()
+        )
+    })
+}
+
+/// The bytes of the guest `name` built for `wasm32-wasip1`.
+pub fn wasip1_guest_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(wasip1_guest(name)).expect("read wasip1 guest")
 }
 
 /// A node with `config` and the guests `names` loaded.

@@ -67,6 +67,14 @@ pub(crate) struct RunArgs {
     /// `spawn` of that behaviour fails with `limit-reached`.
     #[arg(long, default_value_t = config::DEFAULT_MAX_ACTORS_PER_BEHAVIOUR)]
     max_actors_per_behaviour: usize,
+    /// Where compiled actors are cached, so a restart does not compile
+    /// again. Default: $WACTOR_CACHE_DIR, else $XDG_CACHE_HOME/wactor,
+    /// else $HOME/.cache/wactor.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every actor on every start; keep nothing on disk.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 impl RunArgs {
@@ -81,7 +89,27 @@ impl RunArgs {
             cpu_budget_ticks: self.cpu_budget_ms.div_ceil(tick).max(1),
             max_actors: self.max_actors,
             max_actors_per_behaviour: self.max_actors_per_behaviour,
+            cache_dir: self.cache_dir(),
         }
+    }
+
+    fn cache_dir(&self) -> Option<PathBuf> {
+        let dir = match (self.no_cache, &self.cache_dir) {
+            (true, _) => None,
+            (false, Some(dir)) => Some(dir.clone()),
+            (false, None) => {
+                let dir = wactor::cache::default_dir();
+                if dir.is_none() {
+                    tracing::warn!("no compile cache: none of WACTOR_CACHE_DIR, XDG_CACHE_HOME, HOME is set; give --cache-dir DIR to keep compiled actors");
+                }
+                dir
+            }
+        };
+        match &dir {
+            Some(dir) => tracing::info!(dir = %dir.display(), "compile cache"),
+            None => tracing::info!("compile cache off"),
+        }
+        dir
     }
 }
 
@@ -93,6 +121,7 @@ pub(crate) async fn run(args: RunArgs, text_log: bool) -> anyhow::Result<()> {
             dir.display()
         );
     }
+    let signals = StopSignals::install();
     let node = Node::new(args.node_config()).context("cannot start the wasm engine")?;
     let http = if args.no_http {
         None
@@ -123,7 +152,7 @@ pub(crate) async fn run(args: RunArgs, text_log: bool) -> anyhow::Result<()> {
     }
     let _watcher = wactor::watch::watch_dir(node.clone(), dir)
         .with_context(|| format!("cannot watch {}", dir.display()))?;
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("stopping every actor");
     match http {
         Some(http) => {
@@ -135,17 +164,37 @@ pub(crate) async fn run(args: RunArgs, text_log: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM, listened for from the moment of `install`, so a
+/// signal that comes while the directory is still loading is not lost.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn install() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+                (Ok(int), Ok(term)) => Some((int, term)),
+                _ => None,
+            };
+            StopSignals { streams }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.streams {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
