@@ -287,3 +287,21 @@ async fn removing_the_file_stops_the_actor_and_fails_its_pending_caller() {
         "the behaviour is gone"
     );
 }
+
+#[tokio::test]
+async fn a_wasip1_build_upgrades_a_wasip2_build_of_the_same_actor_keeping_state() {
+    let (node, pid) = counter_at_five().await;
+    let report = node
+        .upgrade("counter", wasip1_guest_bytes("counter-v2"))
+        .await
+        .unwrap();
+    assert_eq!(report.upgraded, vec![pid.clone()]);
+    assert_eq!(
+        counter_call(&node, &pid, CounterRequest::Get).await,
+        Ok(1_000_005)
+    );
+    // And back to a component built for wasm32-wasip2.
+    let report = node.upgrade("counter", guest_bytes("counter")).await.unwrap();
+    assert_eq!(report.upgraded, vec![pid.clone()]);
+    assert_eq!(counter_call(&node, &pid, CounterRequest::Get).await, Ok(5));
+}
