@@ -3,37 +3,14 @@
 //! log, and `wactor new`.
 
 use std::io::{BufRead, BufReader, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use wactor_e2e::binary::wactor_bin;
 use wactor_e2e::proto::{Target, TestMessage, TestRequest};
 use wactor_e2e::{actors_dir, dec, enc, guest, repo_root};
-
-/// The `wactor` binary, built on first use: `cargo test` builds a
-/// package's binaries only for that package's own tests.
-fn wactor_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "wactor", "--bin", "wactor"])
-            .current_dir(repo_root())
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p wactor failed");
-        let exe = std::env::current_exe().expect("current exe");
-        let bin = exe
-            .parent()
-            .and_then(|d| d.parent())
-            .expect("target dir")
-            .join("wactor");
-        assert!(bin.exists(), "{} is missing after cargo build", bin.display());
-        bin
-    })
-    .clone()
-}
 
 /// A running `wactor run` whose log lines can be awaited.
 struct Host {

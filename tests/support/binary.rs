@@ -59,6 +59,8 @@ impl Host {
         let mut child = Command::new(wactor_bin())
             .arg("run")
             .arg(dir)
+            // A free port: tests run in parallel, and 7420 may be taken.
+            .args(["--http", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
