@@ -26,6 +26,7 @@ use crate::config::NodeConfig;
 use crate::engine::Behaviour;
 use crate::error::{DeliveryError, SpawnError};
 use crate::mailbox::{Envelope, Mailbox, MailboxReceiver};
+use crate::manifest::Settings;
 use crate::node::{Exit, NodeInner};
 use crate::pid::Pid;
 use crate::process::{ActorState, Control, Process};
@@ -125,17 +126,31 @@ impl ResourceLimiter for Limits {
     }
 }
 
-fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Store<ActorData> {
-    // Nothing is granted: no files, no network, no environment, no
-    // arguments. Clocks and randomness are part of every WASI context.
-    let wasi = WasiCtxBuilder::new()
-        .stdout(GuestOutput::new(me, "stdout"))
-        .stderr(GuestOutput::new(me, "stderr"))
-        .build();
+/// The actor's store: its sandbox and limits, from its behaviour's
+/// manifest where it sets them, the node's otherwise. Fails when a granted
+/// directory cannot be opened.
+fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Result<Store<ActorData>, SpawnError> {
+    // Nothing is granted unless the manifest says so: no files, no network,
+    // no environment, no arguments. Clocks and randomness are part of every
+    // WASI context.
+    let manifest = node.manifest(&me.behaviour);
+    let settings = Settings::resolve(&node.config, manifest.as_deref());
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(GuestOutput::new(me, "stdout"))
+        .stderr(GuestOutput::new(me, "stderr"));
+    if let Some(m) = &manifest {
+        m.wasi.grant(&mut wasi).map_err(|e| {
+            SpawnError::InitFailed(format!(
+                "the manifest of `{}` cannot be applied: {e}",
+                me.behaviour
+            ))
+        })?;
+    }
+    let wasi = wasi.build();
     let limits = Limits {
-        memory: node.config.memory_limit_bytes,
+        memory: settings.memory_limit_bytes,
         inner: StoreLimitsBuilder::new()
-            .memory_size(node.config.memory_limit_bytes)
+            .memory_size(settings.memory_limit_bytes)
             .trap_on_grow_failure(true)
             .build(),
     };
@@ -150,7 +165,7 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Store<ActorData> {
     };
     let mut store = Store::new(&node.engine, data);
     store.limiter(|d| &mut d.limits);
-    let budget = node.config.cpu_budget_ticks;
+    let budget = settings.cpu_budget_ticks;
     let tick_ms = crate::config::EPOCH_TICK.as_millis() as u64;
     store.epoch_deadline_callback(move |mut cx| {
         let d = cx.data_mut();
@@ -165,7 +180,7 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Store<ActorData> {
         Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
     });
     store.set_epoch_deadline(1);
-    store
+    Ok(store)
 }
 
 /// Words for why a guest call failed: a trap, the CPU budget, the memory
@@ -266,7 +281,7 @@ impl NodeInner {
         let pid = self.next_pid();
         // Counted before the process exists, released in `finish`.
         self.spawn_counts.reserve(&self.config, pid.id, &behaviour.name)?;
-        let (mailbox, rx) = Mailbox::new(self.config.mailbox_capacity);
+        let (mailbox, rx) = Mailbox::new(self.settings(&behaviour.name).mailbox_capacity);
         let (process, control) = Process::new(pid.clone(), behaviour.name.clone(), mailbox);
         // Visible before `init` runs, so `init` can send to itself.
         self.processes.insert(pid.id, process.clone());
@@ -313,7 +328,15 @@ async fn run(
     args: Vec<u8>,
     started: oneshot::Sender<Result<(), SpawnError>>,
 ) {
-    let mut store = new_store(&node, &me);
+    let mut store = match new_store(&node, &me) {
+        Ok(store) => store,
+        Err(e) => {
+            let reason = e.to_string();
+            let _ = started.send(Err(e));
+            node.finish(&me, &reason);
+            return;
+        }
+    };
     let started_result = async {
         let actor =
             behaviour.pre.instantiate_async(&mut store).await.map_err(|e| {

@@ -35,6 +35,7 @@
 //! | the `host` imports | `imports` |
 //! | guest stdout/stderr | `stdio` |
 //! | the node that ties them together | [`node`] |
+//! | behaviour manifests (`NAME.toml`): start-up, limits, WASI grants | [`manifest`] |
 //! | the watched directory | [`watch`] |
 //!
 //! ## Important delivery
@@ -54,6 +55,7 @@ pub mod engine;
 pub mod error;
 mod imports;
 mod mailbox;
+pub mod manifest;
 mod names;
 pub mod node;
 pub mod pid;
@@ -68,6 +70,7 @@ pub use actor::CpuBudgetExceeded;
 pub use config::NodeConfig;
 pub use engine::{Behaviour, Version};
 pub use error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
+pub use manifest::{Manifest, ManifestError};
 pub use node::{ActorInfo, Exit, Node};
 pub use pid::{Address, Pid, Ref, RefId};
 pub use pool::PoolStats;

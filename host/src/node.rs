@@ -24,6 +24,7 @@ use crate::calls::Calls;
 use crate::config::NodeConfig;
 use crate::engine::{self, Behaviour};
 use crate::error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
+use crate::manifest::{Manifest, Settings};
 use crate::names::Names;
 use crate::pid::{Address, Pid};
 use crate::pool::PoolStats;
@@ -73,6 +74,9 @@ pub(crate) struct NodeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<ActorData>,
     pub(crate) behaviours: RwLock<HashMap<String, Arc<Behaviour>>>,
+    /// Manifests by behaviour name; a behaviour without one runs with the
+    /// node's defaults.
+    manifests: RwLock<HashMap<String, Arc<Manifest>>>,
     pub(crate) processes: DashMap<u64, Arc<Process>>,
     next_id: AtomicU64,
     pub(crate) names: Names,
@@ -95,6 +99,15 @@ impl NodeInner {
 
     pub(crate) fn behaviour(&self, name: &str) -> Option<Arc<Behaviour>> {
         self.behaviours.read().get(name).cloned()
+    }
+
+    pub(crate) fn manifest(&self, behaviour: &str) -> Option<Arc<Manifest>> {
+        self.manifests.read().get(behaviour).cloned()
+    }
+
+    /// The limits of actors of `behaviour`: its manifest's, else the node's.
+    pub(crate) fn settings(&self, behaviour: &str) -> Settings {
+        Settings::resolve(&self.config, self.manifest(behaviour).as_deref())
     }
 
     pub(crate) async fn spawn(self: &Arc<Self>, behaviour: &str, args: Vec<u8>) -> Result<Pid, SpawnError> {
@@ -144,6 +157,7 @@ impl Node {
                 engine,
                 linker,
                 behaviours: RwLock::new(HashMap::new()),
+                manifests: RwLock::new(HashMap::new()),
                 processes: DashMap::new(),
                 next_id: AtomicU64::new(1),
                 names: Names::default(),
@@ -200,6 +214,33 @@ impl Node {
         })??;
         self.inner.behaviours.write().insert(name.to_string(), b.clone());
         Ok(b)
+    }
+
+    /// Gives `behaviour` a manifest (replacing any it had): actors of it
+    /// started from now on get its limits and grants. The behaviour need
+    /// not be loaded yet.
+    pub fn set_manifest(&self, behaviour: &str, manifest: Manifest) {
+        self.inner
+            .manifests
+            .write()
+            .insert(behaviour.to_string(), Arc::new(manifest));
+    }
+
+    /// Takes the manifest of `behaviour` away: actors started from now on
+    /// get the node's defaults and no grants. Returns the manifest it had.
+    pub fn clear_manifest(&self, behaviour: &str) -> Option<Arc<Manifest>> {
+        self.inner.manifests.write().remove(behaviour)
+    }
+
+    /// The manifest of `behaviour`, if it has one.
+    pub fn manifest(&self, behaviour: &str) -> Option<Arc<Manifest>> {
+        self.inner.manifest(behaviour)
+    }
+
+    /// The limits actors of `behaviour` start with: its manifest's where
+    /// it sets them, the node's otherwise.
+    pub fn settings(&self, behaviour: &str) -> Settings {
+        self.inner.settings(behaviour)
     }
 
     /// The loaded behaviours.

@@ -156,6 +156,9 @@ pub enum TestRequest {
     /// Reply: `(u32, String)`, how many spawns succeeded and the text of the
     /// error that ended the loop.
     SpawnForever { behaviour: String },
+    /// Writes `contents` to the file `path` with `std::fs::write` (creating
+    /// or truncating it). Reply: `Result<(), String>`, the error's text.
+    WriteFile { path: String, contents: Vec<u8> },
 }
 
 /// What the testkit does with a message.
