@@ -251,8 +251,8 @@ pub struct ManifestError {
     pub file: Option<PathBuf>,
     /// Where in the text, when the problem has a place.
     pub at: Option<Location>,
-    /// What is wrong.
-    pub kind: ManifestErrorKind,
+    /// What is wrong (boxed: errors stay small on the success path).
+    pub kind: Box<ManifestErrorKind>,
 }
 
 /// `FILE, line L, column C: ` before an error's text.
@@ -414,7 +414,7 @@ impl Manifest {
         let raw: Raw = toml::from_str(text).map_err(|e| ManifestError {
             file: None,
             at: e.span().map(|s| Location::of(text, s.start)),
-            kind: ManifestErrorKind::Syntax(e.message().trim_end().to_string()),
+            kind: Box::new(ManifestErrorKind::Syntax(e.message().trim_end().to_string())),
         })?;
         raw.check(text, base_dir)
     }
@@ -430,7 +430,7 @@ impl Manifest {
             with_file(ManifestError {
                 file: None,
                 at: None,
-                kind: ManifestErrorKind::Read(e.to_string()),
+                kind: Box::new(ManifestErrorKind::Read(e.to_string())),
             })
         })?;
         let base = match path.parent() {
@@ -459,11 +459,11 @@ impl DirGrant {
         ManifestError {
             file: None,
             at: Some(self.at),
-            kind: ManifestErrorKind::MissingDir {
+            kind: Box::new(ManifestErrorKind::MissingDir {
                 host: self.host.clone(),
                 guest: self.guest.clone(),
                 reason,
-            },
+            }),
         }
     }
 }
@@ -575,7 +575,7 @@ impl Checker<'_> {
         Err(ManifestError {
             file: None,
             at: self.at(span),
-            kind,
+            kind: Box::new(kind),
         })
     }
 
@@ -819,7 +819,7 @@ mod tests {
     }
 
     fn kind(text: &str) -> ManifestErrorKind {
-        parse(text).expect_err("the manifest was accepted").kind
+        *parse(text).expect_err("the manifest was accepted").kind
     }
 
     fn line_of(text: &str) -> usize {
@@ -1064,7 +1064,7 @@ mod tests {
     #[test]
     fn dir_modes_are_ro_or_rw() {
         let e = parse("[[wasi.dirs]]\nhost = \"d\"\nguest = \"/d\"\nmode = \"write\"").unwrap_err();
-        assert!(matches!(e.kind, ManifestErrorKind::Syntax(_)));
+        assert!(matches!(*e.kind, ManifestErrorKind::Syntax(_)));
         assert_eq!(e.at.map(|a| a.line), Some(4));
         let text = e.to_string();
         assert!(text.contains("`ro`") && text.contains("`rw`"), "{text}");
@@ -1117,7 +1117,7 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_toml_are_located() {
         let e = parse("instances = 1\npol = 3\n").unwrap_err();
-        assert!(matches!(e.kind, ManifestErrorKind::Syntax(_)));
+        assert!(matches!(*e.kind, ManifestErrorKind::Syntax(_)));
         assert_eq!(e.at, Some(Location { line: 2, column: 1 }));
         assert!(
             e.to_string().starts_with("line 2, column 1: unknown field `pol`"),
@@ -1131,10 +1131,10 @@ mod tests {
             assert!(matches!(kind(text), ManifestErrorKind::Syntax(_)), "{text}");
         }
         let e = parse("instances = 1\n\nname = \"unterminated\n").unwrap_err();
-        assert!(matches!(e.kind, ManifestErrorKind::Syntax(_)));
+        assert!(matches!(*e.kind, ManifestErrorKind::Syntax(_)));
         assert_eq!(e.at.map(|a| a.line), Some(3));
         let e = parse("instances = \"two\"").unwrap_err();
-        assert!(matches!(e.kind, ManifestErrorKind::Syntax(_)));
+        assert!(matches!(*e.kind, ManifestErrorKind::Syntax(_)));
         assert!(parse("pool = 2.5").is_err());
     }
 
@@ -1152,7 +1152,7 @@ mod tests {
     #[test]
     fn a_read_error_names_the_file() {
         let e = Manifest::read(Path::new("/nonexistent/dir/calc.toml")).unwrap_err();
-        assert!(matches!(e.kind, ManifestErrorKind::Read(_)));
+        assert!(matches!(*e.kind, ManifestErrorKind::Read(_)));
         assert!(
             e.to_string()
                 .starts_with("/nonexistent/dir/calc.toml: cannot read"),
@@ -1178,10 +1178,10 @@ mod tests {
     fn missing_dirs_are_found_when_applied_not_when_parsed() {
         let m = parse("[[wasi.dirs]]\nhost = \"/nonexistent/wactor-grant\"\nguest = \"/d\"").unwrap();
         let e = m.check_dirs().unwrap_err();
-        assert!(matches!(e.kind, ManifestErrorKind::MissingDir { .. }), "{e}");
+        assert!(matches!(*e.kind, ManifestErrorKind::MissingDir { .. }), "{e}");
         assert_eq!(e.at.map(|a| a.line), Some(1));
         let mut wasi = WasiCtxBuilder::new();
         let e = m.wasi.grant(&mut wasi).unwrap_err();
-        assert!(matches!(e.kind, ManifestErrorKind::MissingDir { .. }), "{e}");
+        assert!(matches!(*e.kind, ManifestErrorKind::MissingDir { .. }), "{e}");
     }
 }
