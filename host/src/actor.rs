@@ -26,6 +26,7 @@ use crate::config::NodeConfig;
 use crate::engine::Behaviour;
 use crate::error::{DeliveryError, SpawnError};
 use crate::mailbox::{Envelope, Letter, Mailbox, MailboxReceiver};
+use crate::manifest::Settings;
 use crate::node::{Exit, NodeInner};
 use crate::pid::Pid;
 use crate::process::{ActorState, Control, Process};
@@ -128,17 +129,27 @@ impl ResourceLimiter for Limits {
     }
 }
 
-fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Store<ActorData> {
-    // Nothing is granted: no files, no network, no environment, no
-    // arguments. Clocks and randomness are part of every WASI context.
-    let wasi = WasiCtxBuilder::new()
-        .stdout(GuestOutput::new(me, "stdout"))
-        .stderr(GuestOutput::new(me, "stderr"))
-        .build();
+/// The actor's store: its sandbox and limits, from its behaviour's
+/// manifest where it sets them, the node's otherwise. Fails when a granted
+/// directory cannot be opened.
+fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Result<Store<ActorData>, String> {
+    // Nothing is granted unless the manifest says so: no files, no network,
+    // no environment, no arguments. Clocks and randomness are part of every
+    // WASI context.
+    let manifest = node.manifest(&me.behaviour);
+    let settings = Settings::resolve(&node.config, manifest.as_deref());
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(GuestOutput::new(me, "stdout"))
+        .stderr(GuestOutput::new(me, "stderr"));
+    if let Some(m) = &manifest {
+        crate::manifest::grant(&m.wasi, &mut wasi)
+            .map_err(|e| format!("the manifest of `{}` cannot be applied: {e}", me.behaviour))?;
+    }
+    let wasi = wasi.build();
     let limits = Limits {
-        memory: node.config.memory_limit_bytes,
+        memory: settings.memory_limit_bytes,
         inner: StoreLimitsBuilder::new()
-            .memory_size(node.config.memory_limit_bytes)
+            .memory_size(settings.memory_limit_bytes)
             .trap_on_grow_failure(true)
             .build(),
     };
@@ -153,7 +164,7 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Store<ActorData> {
     };
     let mut store = Store::new(&node.engine, data);
     store.limiter(|d| &mut d.limits);
-    let budget = node.config.cpu_budget_ticks;
+    let budget = settings.cpu_budget_ticks;
     let tick_ms = crate::config::EPOCH_TICK.as_millis() as u64;
     store.epoch_deadline_callback(move |mut cx| {
         let d = cx.data_mut();
@@ -168,7 +179,7 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Store<ActorData> {
         Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
     });
     store.set_epoch_deadline(1);
-    store
+    Ok(store)
 }
 
 /// Words for why a guest call failed: a trap, the CPU budget, the memory
@@ -284,7 +295,7 @@ impl Instance {
         behaviour: &Behaviour,
         start: Start<'_>,
     ) -> Result<Instance, String> {
-        let mut store = new_store(node, me);
+        let mut store = new_store(node, me)?;
         let actor = behaviour
             .pre
             .instantiate_async(&mut store)
@@ -312,7 +323,7 @@ impl NodeInner {
         let pid = self.next_pid();
         // Counted before the process exists, released in `finish`.
         self.spawn_counts.reserve(&self.config, pid.id, &behaviour.name)?;
-        let (mailbox, rx) = Mailbox::new(self.config.mailbox_capacity);
+        let (mailbox, rx) = Mailbox::new(self.settings(&behaviour.name).mailbox_capacity);
         let (process, control) = Process::new(pid.clone(), behaviour.name.clone(), mailbox);
         // Visible before `init` runs, so `init` can send to itself.
         self.processes.insert(pid.id, process.clone());
@@ -391,7 +402,7 @@ async fn run(
         // A pool replaces its workers itself, with fresh pids.
         let decided = match me.member_of.get() {
             Some(_) => Err(ending.reason().to_string()),
-            None => node.restart_policy(&behaviour.name).decide(&ending, &mut history),
+            None => history.decide(&node.restart_policy(&behaviour.name), &ending),
         };
         if let Err(reason) = decided {
             break reason;

@@ -163,7 +163,11 @@ impl NodeInner {
         timeout: Option<Duration>,
     ) -> CallResult {
         self.check_size(payload.len())?;
-        let timeout = timeout.unwrap_or(self.config.call_timeout);
+        // An actor's default comes from its behaviour's manifest.
+        let timeout = timeout.unwrap_or_else(|| match me {
+            Some(me) => self.settings(&me.behaviour).call_timeout,
+            None => self.config.call_timeout,
+        });
         let target = self.resolve(to)?;
         let _waiting = match me {
             Some(me) => Some(self.enter_wait(me, &target)?),

@@ -39,6 +39,7 @@
 //! | the `host` imports | `imports` |
 //! | guest stdout/stderr | `stdio` |
 //! | the node that ties them together | [`node`] |
+//! | behaviour manifests (`NAME.toml`): start-up, limits, WASI grants | [`manifest`] |
 //! | the watched directory | [`watch`] |
 //! | the HTTP API (call, send, actors, health, metrics) | [`http`] |
 //! | metrics in the Prometheus text format | [`metrics`] |
@@ -64,6 +65,7 @@ pub mod error;
 pub mod http;
 mod imports;
 mod mailbox;
+pub mod manifest;
 pub mod metrics;
 mod names;
 pub mod node;
@@ -83,6 +85,7 @@ pub use cache::CacheStats;
 pub use config::NodeConfig;
 pub use engine::{Behaviour, Format, Version};
 pub use error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
+pub use manifest::{Manifest, ManifestError};
 pub use node::{ActorInfo, Exit, Node};
 pub use pid::{Address, Pid, Ref, RefId};
 pub use pool::PoolStats;

@@ -172,6 +172,10 @@ registry! {
     loads: Counter = "wactor_behaviour_loads_total",
     /// Behaviour files that failed to load.
     load_failures: Counter = "wactor_behaviour_load_failures_total",
+    /// Manifests applied to a behaviour (when it loads or when its manifest changes).
+    manifests_applied: Counter = "wactor_manifests_applied_total",
+    /// Manifests refused as malformed or granting what is not there.
+    manifests_rejected: Counter = "wactor_manifests_rejected_total",
     /// Important deliveries confirmed.
     important_acks: Counter = "wactor_important_acks_total",
     /// Important deliveries refused, with their reason reported to the sender.

@@ -9,9 +9,6 @@ use dashmap::DashMap;
 use crate::error::RegisterError;
 use crate::pid::Pid;
 
-/// Longest accepted name, in bytes.
-pub const MAX_NAME_LEN: usize = 255;
-
 /// The name registry of one node.
 #[derive(Default)]
 pub(crate) struct Names {
@@ -19,29 +16,10 @@ pub(crate) struct Names {
 }
 
 impl Names {
-    /// Checks that `name` can be registered: not empty, not too long, no
-    /// `@` (which separates a name from its node), no whitespace or control
-    /// characters (a name must survive a log line, a URL and a shell).
+    /// Checks that `name` can be registered (the rule is
+    /// [`wactor_manifest::check_name`], which manifests use too).
     pub(crate) fn validate(name: &str) -> Result<(), RegisterError> {
-        if name.is_empty() {
-            return Err(RegisterError::Invalid("a name cannot be empty".into()));
-        }
-        if name.len() > MAX_NAME_LEN {
-            return Err(RegisterError::Invalid(format!(
-                "a name is at most {MAX_NAME_LEN} bytes"
-            )));
-        }
-        if name.contains('@') {
-            return Err(RegisterError::Invalid(format!(
-                "`{name}` contains `@`, which separates a name from its node"
-            )));
-        }
-        if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(RegisterError::Invalid(format!(
-                "{name:?} contains whitespace or a control character"
-            )));
-        }
-        Ok(())
+        wactor_manifest::check_name(name).map_err(RegisterError::Invalid)
     }
 
     pub(crate) fn register(&self, name: &str, pid: &Pid) -> Result<(), RegisterError> {

@@ -25,6 +25,7 @@ use crate::calls::Calls;
 use crate::config::NodeConfig;
 use crate::engine::{self, Behaviour, Version};
 use crate::error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
+use crate::manifest::{Manifest, Settings};
 use crate::metrics::Metrics;
 use crate::names::Names;
 use crate::pid::{Address, Pid};
@@ -81,6 +82,9 @@ pub(crate) struct NodeInner {
     /// The compile cache on disk, if `config.cache_dir` names one.
     cache: Option<CompileCache>,
     pub(crate) behaviours: RwLock<HashMap<String, Arc<Behaviour>>>,
+    /// Manifests by behaviour name; a behaviour without one runs with the
+    /// node's defaults.
+    manifests: RwLock<HashMap<String, Arc<Manifest>>>,
     pub(crate) processes: DashMap<u64, Arc<Process>>,
     next_id: AtomicU64,
     pub(crate) names: Names,
@@ -110,6 +114,15 @@ impl NodeInner {
 
     pub(crate) fn behaviour(&self, name: &str) -> Option<Arc<Behaviour>> {
         self.behaviours.read().get(name).cloned()
+    }
+
+    pub(crate) fn manifest(&self, behaviour: &str) -> Option<Arc<Manifest>> {
+        self.manifests.read().get(behaviour).cloned()
+    }
+
+    /// The limits of actors of `behaviour`: its manifest's, else the node's.
+    pub(crate) fn settings(&self, behaviour: &str) -> Settings {
+        Settings::resolve(&self.config, self.manifest(behaviour).as_deref())
     }
 
     pub(crate) async fn spawn(self: &Arc<Self>, behaviour: &str, args: Vec<u8>) -> Result<Pid, SpawnError> {
@@ -164,6 +177,7 @@ impl Node {
                 linker,
                 cache,
                 behaviours: RwLock::new(HashMap::new()),
+                manifests: RwLock::new(HashMap::new()),
                 processes: DashMap::new(),
                 next_id: AtomicU64::new(1),
                 names: Names::default(),
@@ -249,6 +263,33 @@ impl Node {
             .as_ref()
             .map(CompileCache::stats)
             .unwrap_or_default()
+    }
+
+    /// Gives `behaviour` a manifest (replacing any it had): actors of it
+    /// started from now on get its limits and grants. The behaviour need
+    /// not be loaded yet.
+    pub fn set_manifest(&self, behaviour: &str, manifest: Manifest) {
+        self.inner
+            .manifests
+            .write()
+            .insert(behaviour.to_string(), Arc::new(manifest));
+    }
+
+    /// Takes the manifest of `behaviour` away: actors started from now on
+    /// get the node's defaults and no grants. Returns the manifest it had.
+    pub fn clear_manifest(&self, behaviour: &str) -> Option<Arc<Manifest>> {
+        self.inner.manifests.write().remove(behaviour)
+    }
+
+    /// The manifest of `behaviour`, if it has one.
+    pub fn manifest(&self, behaviour: &str) -> Option<Arc<Manifest>> {
+        self.inner.manifest(behaviour)
+    }
+
+    /// The limits actors of `behaviour` start with: its manifest's where
+    /// it sets them, the node's otherwise.
+    pub fn settings(&self, behaviour: &str) -> Settings {
+        self.inner.settings(behaviour)
     }
 
     /// The loaded behaviours.
@@ -348,6 +389,29 @@ impl Node {
         })
     }
 
+    /// Counts a manifest applied, or refused, for the metrics.
+    pub(crate) fn count_manifest(&self, applied: bool) {
+        match applied {
+            true => self.inner.metrics.manifests_applied.inc(),
+            false => self.inner.metrics.manifests_rejected.inc(),
+        }
+    }
+
+    /// The live actors of `behaviour` that stand on their own: plain
+    /// actors and pools' own pids, not pool workers; oldest first, each
+    /// with whether it is a pool.
+    pub fn actors_of(&self, behaviour: &str) -> Vec<(Pid, bool)> {
+        let mut found: Vec<(Pid, bool)> = self
+            .inner
+            .processes
+            .iter()
+            .filter(|e| e.value().behaviour == behaviour && e.value().member_of.get().is_none())
+            .map(|e| (e.value().pid.clone(), e.value().pool.is_some()))
+            .collect();
+        found.sort_by_key(|(pid, _)| pid.id);
+        found
+    }
+
     /// Ends a process at once, even mid-message. False if there is no such
     /// live process.
     pub fn kill(&self, pid: &Pid, reason: &str) -> bool {
@@ -414,8 +478,9 @@ impl Node {
         rows.into_iter().map(|(_, r)| r).collect()
     }
 
-    /// Sets the restart policy of `behaviour` (default: temporary). It
-    /// applies to the next end of each of its actors.
+    /// Sets the restart policy of `behaviour`, over what its manifest says
+    /// (default: temporary). It applies to the next end of each of its
+    /// actors.
     pub fn set_restart_policy(&self, behaviour: &str, policy: RestartPolicy) {
         self.inner.policies.insert(behaviour.to_string(), policy);
     }

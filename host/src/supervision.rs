@@ -25,7 +25,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
@@ -35,40 +35,7 @@ use crate::node::NodeInner;
 use crate::pid::{Address, Pid};
 use crate::process::Process;
 
-/// When an actor that ended on its own is started again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Restart {
-    /// Always, whatever the reason.
-    Permanent,
-    /// Only after an abnormal end (any reason but `normal`).
-    Transient,
-    /// Never.
-    Temporary,
-}
-
-/// A behaviour's restart policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RestartPolicy {
-    /// When to restart.
-    pub restart: Restart,
-    /// Restart intensity: at most this many restarts...
-    pub max_restarts: u32,
-    /// ...within this window; one more and the actor stays down.
-    pub within: Duration,
-}
-
-impl Default for RestartPolicy {
-    /// `temporary`, with an intensity of 3 restarts in 5 s for when the
-    /// policy is changed to restart.
-    fn default() -> Self {
-        RestartPolicy {
-            restart: Restart::Temporary,
-            max_restarts: 3,
-            within: Duration::from_secs(5),
-        }
-    }
-}
+pub use wactor_manifest::{Restart, RestartPolicy};
 
 /// How an actor's life (or one run of it, between restarts) ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,15 +64,15 @@ pub(crate) struct RestartHistory {
     recent: VecDeque<Instant>,
 }
 
-impl RestartPolicy {
-    /// Whether an actor that ended this way is restarted: `Ok(())` to
-    /// restart (and the restart is recorded), or `Err(reason)` with its
-    /// final exit reason.
-    pub(crate) fn decide(&self, ending: &Ending, history: &mut RestartHistory) -> Result<(), String> {
+impl RestartHistory {
+    /// Whether an actor that ended this way is restarted under `policy`:
+    /// `Ok(())` to restart (and the restart is recorded), or `Err(reason)`
+    /// with its final exit reason.
+    pub(crate) fn decide(&mut self, policy: &RestartPolicy, ending: &Ending) -> Result<(), String> {
         let reason = ending.reason();
         let wanted = match ending {
             Ending::Host(_) => false,
-            _ => match self.restart {
+            _ => match policy.restart {
                 Restart::Permanent => true,
                 Restart::Transient => reason != "normal",
                 Restart::Temporary => false,
@@ -115,21 +82,21 @@ impl RestartPolicy {
             return Err(reason.to_string());
         }
         let now = Instant::now();
-        while history
+        while self
             .recent
             .front()
-            .is_some_and(|t| now.duration_since(*t) > self.within)
+            .is_some_and(|t| now.duration_since(*t) > policy.within)
         {
-            history.recent.pop_front();
+            self.recent.pop_front();
         }
-        if history.recent.len() >= self.max_restarts as usize {
+        if self.recent.len() >= policy.max_restarts as usize {
             return Err(format!(
                 "{reason} (restart intensity reached: {} restarts within {:?}; not restarted again)",
-                history.recent.len(),
-                self.within
+                self.recent.len(),
+                policy.within
             ));
         }
-        history.recent.push_back(now);
+        self.recent.push_back(now);
         Ok(())
     }
 }
@@ -286,8 +253,12 @@ impl NodeInner {
         }
     }
 
-    /// The restart policy of `behaviour`.
+    /// The restart policy of `behaviour`: the one set through the API,
+    /// else its manifest's `[restart]`, else `temporary`.
     pub(crate) fn restart_policy(&self, behaviour: &str) -> RestartPolicy {
-        self.policies.get(behaviour).map(|p| *p).unwrap_or_default()
+        if let Some(p) = self.policies.get(behaviour) {
+            return *p;
+        }
+        self.manifest(behaviour).map(|m| m.restart).unwrap_or_default()
     }
 }

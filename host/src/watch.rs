@@ -1,26 +1,39 @@
-//! The watched directory: every `NAME.wasm` in it is a behaviour, and one
-//! instance of each runs under the name `NAME`.
+//! The watched directory: every `NAME.wasm` in it is a behaviour, started
+//! as its manifest `NAME.toml` says, or as one instance named `NAME` when
+//! there is no manifest.
 //!
-//! At start-up every `.wasm` file is loaded (a file that fails is reported
-//! with its reason and skipped; the others still start). Afterwards the
-//! directory is watched with `notify`: a file that appears is loaded and
-//! started; a file that is replaced (written in place, or renamed over)
-//! upgrades the running actors, keeping their state (see
-//! [`reload`](crate::reload)); a file that is removed stops its actors.
-//! Events are debounced, so a file written in several steps is read
-//! once, when it has settled. Dot-files and names that editors and copy
-//! tools use for temporary files are ignored.
+//! At start-up every `.wasm` file is loaded (a file that fails, or whose
+//! manifest is malformed, is reported with its reason and skipped; the
+//! others still start). Afterwards the directory is watched with `notify`:
+//!
+//! - a behaviour file that appears is loaded and started the same way;
+//! - one that is replaced (written in place, or renamed over) upgrades the
+//!   running actors, keeping their state (see [`reload`](crate::reload));
+//! - one that is removed stops its actors;
+//! - a manifest that appears, changes or is removed is applied to the
+//!   loaded behaviour: see [`reconfigure`].
+//!
+//! Events are debounced, so a file written in several steps is read once,
+//! when it has settled. Dot-files and names that editors and copy tools use
+//! for temporary files are ignored.
+//!
+//! [`load_behaviour`] and [`start_behaviour`] are the two steps for one
+//! file; they can be called again for a file that changed.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher as _};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::error::LoadError;
+use crate::engine::Behaviour;
+use crate::error::{LoadError, RegisterError, SpawnError};
+use crate::manifest::{Manifest, ManifestError, Start};
 use crate::node::{behaviour_name, Node};
+use crate::pid::Pid;
 
 /// How long the directory must be quiet before changes are acted on.
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -40,13 +53,56 @@ pub fn is_behaviour_file(path: &Path) -> bool {
 /// What loading a directory did.
 #[derive(Debug, Default)]
 pub struct LoadReport {
-    /// Behaviours started, by name.
+    /// Behaviours loaded, by name, whether or not they start actors.
+    pub loaded: Vec<String>,
+    /// Behaviours whose actors all started, by name.
     pub started: Vec<String>,
-    /// Files that failed, with why.
+    /// Files that failed (the `.wasm`, or its `.toml` when that is what
+    /// failed), with why.
     pub failed: Vec<(PathBuf, String)>,
 }
 
-/// Loads every behaviour file in `dir`, then starts one instance of each.
+/// Why a behaviour file was not loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum BehaviourError {
+    /// Its manifest is malformed, or grants a directory that is not there.
+    #[error("{0}")]
+    Manifest(#[from] ManifestError),
+    /// The `.wasm` itself did not load.
+    #[error("{0}")]
+    Load(#[from] LoadError),
+}
+
+impl BehaviourError {
+    /// The file at fault: the manifest, or the behaviour file `wasm`.
+    pub fn file(&self, wasm: &Path) -> PathBuf {
+        match self {
+            BehaviourError::Manifest(e) => e.file.clone().unwrap_or_else(|| Manifest::path_for(wasm)),
+            BehaviourError::Load(_) => wasm.to_path_buf(),
+        }
+    }
+}
+
+/// Why the actors of a loaded behaviour did not all start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An actor or a pool did not start.
+    #[error("{0}")]
+    Spawn(#[from] SpawnError),
+    /// The actor started, but its name is not available.
+    #[error("started as {pid}, but the name `{name}` cannot be registered: {error}")]
+    Register {
+        /// The name asked for.
+        name: String,
+        /// The process that runs without it.
+        pid: Pid,
+        /// Why.
+        error: RegisterError,
+    },
+}
+
+/// Loads every behaviour file in `dir`, then starts each as its manifest
+/// says.
 pub async fn load_dir(node: &Node, dir: &Path) -> std::io::Result<LoadReport> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -54,39 +110,113 @@ pub async fn load_dir(node: &Node, dir: &Path) -> std::io::Result<LoadReport> {
         .collect();
     files.sort();
     let mut report = LoadReport::default();
-    let mut loaded = Vec::new();
     let total = files.len();
     for (i, path) in files.iter().enumerate() {
         tracing::info!(file = %path.display(), "loading behaviour {}/{}", i + 1, total);
-        match node.load_file(path).await {
-            Ok(b) => loaded.push(b.name.clone()),
-            Err(e) => {
-                tracing::error!(file = %path.display(), error = %e, "behaviour not loaded");
-                report.failed.push((path.clone(), e.to_string()));
-            }
+        match load_behaviour(node, path).await {
+            Ok(b) => report.loaded.push(b.name.clone()),
+            Err(e) => report.failed.push((e.file(path), e.to_string())),
         }
     }
-    for name in loaded {
-        match start_instance(node, &name).await {
-            Ok(()) => report.started.push(name),
-            Err(e) => report.failed.push((dir.join(format!("{name}.wasm")), e)),
+    for name in report.loaded.clone() {
+        match start_behaviour(node, &name).await {
+            Ok(_) => report.started.push(name),
+            Err(e) => report
+                .failed
+                .push((dir.join(format!("{name}.wasm")), e.to_string())),
         }
     }
     Ok(report)
 }
 
-/// Starts one instance of `name`, registered under `name`.
-async fn start_instance(node: &Node, name: &str) -> Result<(), String> {
-    let pid = node.spawn(name, Vec::new()).await.map_err(|e| {
-        tracing::error!(behaviour = name, error = %e, "actor did not start");
-        e.to_string()
+/// Loads the behaviour file `wasm` with its manifest, if it has one: a
+/// malformed manifest rejects the behaviour and changes nothing. On success
+/// the node holds the new manifest (or none, when the file has none).
+/// Nothing is started. Failures are logged with the file at fault.
+pub async fn load_behaviour(node: &Node, wasm: &Path) -> Result<Arc<Behaviour>, BehaviourError> {
+    let result: Result<_, BehaviourError> = async {
+        let manifest = read_manifest(wasm).inspect_err(|_| node.count_manifest(false))?;
+        let b = node.load_file(wasm).await?;
+        apply_manifest(node, &b.name, manifest);
+        Ok(b)
+    }
+    .await;
+    if let Err(e) = &result {
+        tracing::error!(file = %e.file(wasm).display(), error = %e, "behaviour not loaded");
+    }
+    result
+}
+
+/// Puts `manifest` (or none) in force for `behaviour`.
+fn apply_manifest(node: &Node, behaviour: &str, manifest: Option<Manifest>) {
+    match manifest {
+        Some(m) => {
+            node.set_manifest(behaviour, m);
+            node.count_manifest(true);
+        }
+        None => {
+            node.clear_manifest(behaviour);
+        }
+    }
+}
+
+/// The manifest beside `wasm`, read and checked, or `None` if there is no
+/// manifest file.
+fn read_manifest(wasm: &Path) -> Result<Option<Manifest>, ManifestError> {
+    let path = Manifest::path_for(wasm);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let m = Manifest::read(&path)?;
+    m.check_dirs().map_err(|mut e| {
+        e.file = Some(path.clone());
+        e
     })?;
-    node.register(name, &pid).map_err(|e| {
-        tracing::error!(behaviour = name, %pid, error = %e, "actor started but its name is taken");
-        e.to_string()
-    })?;
-    tracing::info!(behaviour = name, %pid, "actor started");
-    Ok(())
+    tracing::info!(file = %path.display(), "manifest read");
+    Ok(Some(m))
+}
+
+/// Starts the actors of the loaded behaviour `behaviour` as its manifest
+/// says: `instances` actors with the name on the first, or one pool with
+/// the name on its pid; one named instance without a manifest. Returns the
+/// pids started (a pool's own pid, not its workers'). Failures are logged.
+pub async fn start_behaviour(node: &Node, behaviour: &str) -> Result<Vec<Pid>, StartError> {
+    let manifest = node.manifest(behaviour);
+    let start = manifest.as_ref().map_or(Start::Instances(1), |m| m.start);
+    let name = manifest
+        .as_ref()
+        .and_then(|m| m.name.clone())
+        .unwrap_or_else(|| behaviour.to_string());
+    let result: Result<_, StartError> = async {
+        let mut pids = Vec::new();
+        match start {
+            Start::Instances(n) => {
+                for _ in 0..n {
+                    pids.push(node.spawn(behaviour, Vec::new()).await?);
+                }
+            }
+            Start::Pool(n) => pids.push(node.spawn_pool(behaviour, n as usize, Vec::new()).await?),
+        }
+        if let Some(first) = pids.first() {
+            node.register(&name, first)
+                .map_err(|error| StartError::Register {
+                    name: name.clone(),
+                    pid: first.clone(),
+                    error,
+                })?;
+        }
+        Ok(pids)
+    }
+    .await;
+    match &result {
+        Ok(pids) => {
+            for pid in pids {
+                tracing::info!(behaviour, %pid, "actor started");
+            }
+        }
+        Err(e) => tracing::error!(behaviour, error = %e, "actors did not all start"),
+    }
+    result
 }
 
 /// Keeps a directory watched for as long as it lives.
@@ -117,10 +247,27 @@ async fn apply_changes(node: Node, mut rx: mpsc::UnboundedReceiver<PathBuf>) {
         while let Ok(Some(p)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {
             changed.insert(p);
         }
-        for path in changed.into_iter().filter(|p| is_behaviour_file(p)) {
-            apply_change(&node, &path).await;
+        // One action per behaviour: a changed `.wasm` is read with its
+        // manifest, so a manifest that changed with it needs nothing more.
+        let wasm: BTreeSet<PathBuf> = changed.iter().filter(|p| is_behaviour_file(p)).cloned().collect();
+        for path in &wasm {
+            apply_change(&node, path).await;
+        }
+        for path in changed.iter().filter(|p| is_manifest_file(p)) {
+            let behaviour_file = path.with_extension("wasm");
+            if !wasm.contains(&behaviour_file) {
+                if let Ok(name) = behaviour_name(&behaviour_file) {
+                    reconfigure(&node, &name, &behaviour_file).await;
+                }
+            }
         }
     }
+}
+
+/// True for files the host treats as manifests: `*.toml`, not hidden, not
+/// a temporary name.
+fn is_manifest_file(path: &Path) -> bool {
+    is_behaviour_file(&path.with_extension("wasm")) && path.extension().is_some_and(|e| e == "toml")
 }
 
 async fn apply_change(node: &Node, path: &Path) {
@@ -131,40 +278,139 @@ async fn apply_change(node: &Node, path: &Path) {
     if !path.exists() {
         if node.behaviours().iter().any(|b| b.name == name) {
             let stopped = node.unload(&name);
+            node.clear_manifest(&name);
             tracing::warn!(file = %path.display(), behaviour = %name, stopped, "behaviour file removed: its actors were stopped");
         }
         return;
     }
+    let Some(old) = node.behaviours().into_iter().find(|b| b.name == name) else {
+        // A new behaviour: loaded with its manifest and started.
+        if let Ok(b) = load_behaviour(node, path).await {
+            tracing::info!(behaviour = %name, version = b.version.short(), "new behaviour loaded");
+            let _ = start_behaviour(node, &name).await;
+        }
+        return;
+    };
     let Ok(bytes) = tokio::fs::read(path).await else {
         return tracing::error!(file = %path.display(), "cannot read changed file");
     };
-    let hash = hex::encode(Sha256::digest(&bytes));
-    let known = node.behaviours().into_iter().find(|b| b.name == name);
-    if known.as_ref().is_some_and(|b| b.version.hash == hash) {
+    if old.version.hash == hex::encode(Sha256::digest(&bytes)) {
+        // Same code (a touch, or a copy of the same file): the manifest may
+        // still have changed with it.
+        return reconfigure(node, &name, path).await;
+    }
+    let before = node.manifest(&name);
+    let Ok(b) = load_behaviour(node, path).await else {
+        return;
+    };
+    let report = node.upgrade_running(&name).await.unwrap_or_default();
+    tracing::info!(
+        behaviour = %name,
+        from = old.version.short(),
+        to = b.version.short(),
+        compile_ms = b.version.compile_time.as_millis() as u64,
+        switch_ms = report.switch_time.as_millis() as u64,
+        upgraded = report.upgraded.len(),
+        failed = report.failed.len(),
+        "behaviour upgraded"
+    );
+    for (pid, e) in &report.failed {
+        tracing::error!(behaviour = %name, %pid, "actor stayed on its old version: {e}");
+    }
+    if before != node.manifest(&name) {
+        scale(node, &name).await;
+    }
+}
+
+/// Applies the manifest beside `wasm` (or its absence) to the loaded
+/// behaviour `name`, when it differs from the one in force:
+///
+/// - a malformed manifest changes nothing; the error names the file, line
+///   and column;
+/// - the restart policy and call timeout apply at once;
+/// - running actors are re-instantiated in place with the new memory
+///   limit, CPU budget and WASI grants, keeping their state, exactly as a
+///   hot upgrade to the same version (a mailbox keeps its capacity, so no
+///   message already accepted is dropped; actors started later get the new
+///   one);
+/// - `instances` or `pool` are met by starting or stopping actors, or
+///   resizing the pool (the newest actors are stopped first).
+///
+/// A manifest of a behaviour that is not loaded is read when its `.wasm`
+/// appears.
+pub async fn reconfigure(node: &Node, name: &str, wasm: &Path) {
+    if !node.behaviours().iter().any(|b| b.name == name) {
         return;
     }
-    let result: Result<_, LoadError> = node.load(&name, bytes).await;
-    match (result, known) {
-        (Err(e), _) => tracing::error!(file = %path.display(), error = %e, "behaviour not loaded"),
-        (Ok(b), None) => {
-            tracing::info!(behaviour = %name, version = b.version.short(), "new behaviour loaded");
-            let _ = start_instance(node, &name).await;
+    let manifest = match read_manifest(wasm) {
+        Ok(m) => m,
+        Err(e) => {
+            node.count_manifest(false);
+            let file = e.file.clone().unwrap_or_else(|| Manifest::path_for(wasm));
+            return tracing::error!(file = %file.display(), error = %e, "manifest not applied: the behaviour keeps its current one");
         }
-        (Ok(b), Some(old)) => {
-            let report = node.upgrade_running(&name).await.unwrap_or_default();
-            let failed: Vec<String> = report.failed.iter().map(|(p, e)| format!("{p}: {e}")).collect();
-            tracing::info!(
-                behaviour = %name,
-                from = old.version.short(),
-                to = b.version.short(),
-                compile_ms = b.version.compile_time.as_millis() as u64,
-                switch_ms = report.switch_time.as_millis() as u64,
-                upgraded = report.upgraded.len(),
-                failed = report.failed.len(),
-                "behaviour upgraded"
-            );
-            for f in failed {
-                tracing::error!(behaviour = %name, "actor stayed on its old version: {f}");
+    };
+    let before = node.manifest(name);
+    if before.as_deref() == manifest.as_ref() {
+        return;
+    }
+    apply_manifest(node, name, manifest);
+    let report = node.upgrade_running(name).await.unwrap_or_default();
+    for (pid, e) in &report.failed {
+        tracing::error!(behaviour = %name, %pid, "actor kept its old settings: {e}");
+    }
+    scale(node, name).await;
+    tracing::info!(behaviour = %name, reconfigured = report.upgraded.len(), "manifest applied");
+}
+
+/// Starts or stops actors of `name` until they match its manifest's
+/// `instances` or `pool`.
+async fn scale(node: &Node, name: &str) {
+    let manifest = node.manifest(name);
+    let start = manifest.as_ref().map_or(Start::Instances(1), |m| m.start);
+    let running = node.actors_of(name);
+    let (pools, plain): (Vec<_>, Vec<_>) = running.into_iter().partition(|(_, pool)| *pool);
+    let reason = "the manifest no longer asks for it";
+    match start {
+        Start::Instances(n) => {
+            for (pid, _) in &pools {
+                node.stop(pid, reason);
+            }
+            let n = n as usize;
+            for (pid, _) in plain.iter().skip(n).rev() {
+                node.stop(pid, reason);
+            }
+            if plain.len() < n {
+                if plain.is_empty() {
+                    let _ = start_behaviour(node, name).await;
+                } else {
+                    for _ in plain.len()..n {
+                        match node.spawn(name, Vec::new()).await {
+                            Ok(pid) => tracing::info!(behaviour = name, %pid, "actor started"),
+                            Err(e) => tracing::error!(behaviour = name, error = %e, "actor did not start"),
+                        }
+                    }
+                }
+            }
+        }
+        Start::Pool(n) => {
+            for (pid, _) in &plain {
+                node.stop(pid, reason);
+            }
+            let Some((pool, _)) = pools.first() else {
+                let _ = start_behaviour(node, name).await;
+                return;
+            };
+            let have = node.pool_workers(pool.clone()).map_or(0, |w| w.len());
+            let n = n as usize;
+            let resized = match have.cmp(&n) {
+                std::cmp::Ordering::Less => node.pool_add(pool.clone(), n - have).await.map(|_| ()),
+                std::cmp::Ordering::Greater => node.pool_remove(pool.clone(), have - n).map(|_| ()),
+                std::cmp::Ordering::Equal => Ok(()),
+            };
+            match resized {
+                Ok(()) => tracing::info!(behaviour = name, %pool, workers = n, "pool resized"),
+                Err(e) => tracing::error!(behaviour = name, %pool, error = %e, "pool not resized"),
             }
         }
     }

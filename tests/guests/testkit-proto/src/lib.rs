@@ -188,6 +188,9 @@ pub enum TestRequest {
     /// Answers every held call with `Vec<u8>` `payload`. Reply: `u32`, how
     /// many were answered.
     AnswerHeld(Vec<u8>),
+    /// Writes `contents` to the file `path` with `std::fs::write` (creating
+    /// or truncating it). Reply: `Result<(), String>`, the error's text.
+    WriteFile { path: String, contents: Vec<u8> },
 }
 
 /// An info the testkit received, shaped for the tests.

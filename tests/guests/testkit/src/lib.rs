@@ -123,6 +123,9 @@ impl Actor for Testkit {
             }
             TestRequest::ReplyBig { len } => Outcome::Reply(Raw(vec![0u8; len as usize])),
             TestRequest::ReadFile(path) => reply(&std::fs::read(&path).map_err(|e| e.to_string())),
+            TestRequest::WriteFile { path, contents } => {
+                reply(&std::fs::write(&path, &contents).map_err(|e| e.to_string()))
+            }
             TestRequest::Connect(addr) => reply(&connect(&addr)),
             TestRequest::Env => reply(&std::env::vars().collect::<Vec<(String, String)>>()),
             TestRequest::Args => reply(&std::env::args().collect::<Vec<String>>()),
