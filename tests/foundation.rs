@@ -501,13 +501,21 @@ async fn bad_modules_are_rejected_and_the_rest_keep_working() {
     assert!(matches!(err, LoadError::WrongWorld { .. }), "{err:?}");
     assert!(err.to_string().contains("actor"), "{err}");
 
+    // The right package and version, but `handle-call` left out.
+    let err = node
+        .load("missing-export", guest_bytes("missing-export"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoadError::WrongWorld { .. }), "{err:?}");
+    assert!(err.to_string().contains("handle-call"), "the error names the export: {err}");
+
     // A component whose bytes are cut off does not compile.
     let mut cut = guest_bytes("echo");
     cut.truncate(cut.len() / 2);
     let err = node.load("cut", cut).await.unwrap_err();
     assert!(matches!(err, LoadError::Compile { .. }), "{err:?}");
 
-    for name in ["junk", "core", "wrong-world", "cut"] {
+    for name in ["junk", "core", "wrong-world", "missing-export", "cut"] {
         assert!(
             matches!(
                 node.spawn(name, vec![]).await,

@@ -8,8 +8,8 @@ use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
-use wactor::{ActorInfo, DeliveryError, Exit, Node, NodeConfig, Pid, SpawnError};
-use wactor_e2e::proto::{TestMessage, TestRequest, WirePid};
+use wactor::{ActorInfo, ActorState, DeliveryError, Exit, Node, NodeConfig, Pid, SpawnError};
+use wactor_e2e::proto::{Target, TestMessage, TestRequest, WireCall, WireError, WirePid, WireRef};
 use wactor_e2e::*;
 
 /// Ten minutes: a wait this long would be a failure of its own, so an
@@ -375,6 +375,48 @@ async fn a_failed_init_gives_its_place_back() {
     assert_limit(node.spawn("testkit", vec![]).await, "max_actors = 2");
 }
 
+/// A behaviour whose `init` traps, loaded from a directory, is reported
+/// with the trap and starts nothing; the rest of the directory starts and
+/// answers, and the failed actor holds no place.
+#[tokio::test]
+async fn a_behaviour_that_traps_in_init_is_reported_and_the_rest_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (name, toml) in [
+        ("trapper", "[wasi]\nenv = { TESTKIT_INIT = \"trap\" }\n"),
+        ("refuser", "[wasi]\nenv = { TESTKIT_INIT = \"fail\" }\n"),
+    ] {
+        std::fs::copy(guest("testkit"), root.join(format!("{name}.wasm"))).unwrap();
+        std::fs::write(root.join(format!("{name}.toml")), toml).unwrap();
+    }
+    std::fs::copy(guest("echo"), root.join("echo.wasm")).unwrap();
+    let config = NodeConfig {
+        max_actors: 2,
+        ..NodeConfig::default()
+    };
+    let node = Node::new(config).unwrap();
+    let report = wactor::watch::load_dir(&node, root).await.unwrap();
+    assert_eq!(report.loaded, ["echo", "refuser", "trapper"]);
+    assert_eq!(report.started, ["echo"]);
+    let reason = |name: &str| {
+        report
+            .failed
+            .iter()
+            .find(|(file, _)| file.ends_with(format!("{name}.wasm")))
+            .map(|(_, why)| why.clone())
+            .unwrap_or_else(|| panic!("{name} is reported: {:?}", report.failed))
+    };
+    let trapped = reason("trapper");
+    assert!(trapped.starts_with("init failed: trap"), "{trapped}");
+    let refused = reason("refuser");
+    assert!(refused.starts_with("init failed: testkit: told to fail in init"), "{refused}");
+    assert!(node.actors().iter().all(|a| a.behaviour == "echo"));
+    assert_eq!(node.call("echo", b"up".to_vec(), None).await, Ok(b"up".to_vec()));
+    // Neither failed actor kept its place: the second of two is free.
+    node.spawn("echo", vec![]).await.expect("a place is free");
+    assert_limit(node.spawn("echo", vec![]).await, "max_actors = 2");
+}
+
 /// Spawns racing for the last places never overshoot the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_spawns_never_overshoot_the_limit() {
@@ -446,4 +488,97 @@ async fn a_guest_that_spawns_without_bound_is_stopped_by_the_limit() {
     );
     assert!(err.contains("`testkit`"), "{err}");
     assert_eq!(node.actors().len(), 4);
+}
+
+/// A guest that makes up refs and pids reaches no one: answers with a
+/// forged ref, or a real caller's pid and a forged ref, are refused and
+/// counted, the real call still gets its real answer, and sends to made-up
+/// pids fail with the error that says why.
+#[tokio::test]
+async fn forged_refs_and_pids_touch_no_one_elses_call() {
+    let node = node(&["testkit"]).await;
+    let caller = testkit(&node, None).await;
+    let callee = testkit(&node, None).await;
+    let forger = testkit(&node, None).await;
+
+    // `caller` calls `callee`, which holds the call unanswered.
+    let hold = TestRequest::Call {
+        to: Target::Pid(wire(&callee)),
+        payload: enc(&TestRequest::Hold),
+        timeout_ms: Some(600_000),
+    };
+    let (n, c) = (node.clone(), caller.clone());
+    let waiting = tokio::spawn(async move { n.call(&c, enc(&hold), Some(FOREVER)).await });
+    wait_until("the caller waits on its call", SOON, || {
+        node.state(&caller) == Some(ActorState::WaitingOnCall)
+    })
+    .await;
+
+    // Forged answers: a made-up ref to the real caller, to the host, and to
+    // a made-up pid.
+    let before = node.late_answers();
+    let forged_ref = WireRef {
+        id_hi: 0x0123_4567_89ab_cdef,
+        id_lo: 0xfedc_ba98_7654_3210,
+        deadline_ms: u64::MAX,
+    };
+    let made_up = WirePid {
+        id: 999_999,
+        ..wire(&caller)
+    };
+    for from in [wire(&caller), wire(node.pid()), made_up.clone()] {
+        let forged = TestMessage::Answer {
+            call: WireCall {
+                from,
+                r: forged_ref.clone(),
+            },
+            payload: b"forged".to_vec(),
+            error: None,
+        };
+        node.send(&forger, enc(&forged)).unwrap();
+    }
+    wait_until("the forged answers are refused", SOON, || {
+        node.late_answers() == before + 3
+    })
+    .await;
+    assert_eq!(node.state(&caller), Some(ActorState::WaitingOnCall));
+    assert!(!waiting.is_finished(), "no forged answer reached the caller");
+
+    // Sends to made-up pids: another process number, another incarnation,
+    // another node.
+    for (to, expected) in [
+        (made_up, WireError::UnknownProcess),
+        (
+            WirePid {
+                creation: wire(&callee).creation + 1,
+                ..wire(&callee)
+            },
+            WireError::UnknownProcess,
+        ),
+        (
+            WirePid {
+                node: "elsewhere".into(),
+                ..wire(&callee)
+            },
+            WireError::NoConnection,
+        ),
+    ] {
+        let send = TestRequest::Send {
+            to: Target::Pid(to.clone()),
+            payload: b"hello".to_vec(),
+        };
+        let r: Result<(), WireError> = ask(&node, &forger, &send).await.unwrap();
+        assert_eq!(r, Err(expected), "send to {to:?}");
+    }
+    let received: Vec<Vec<u8>> = ask(&node, &callee, &TestRequest::Received).await.unwrap();
+    assert!(received.is_empty(), "nothing reached the callee: {received:?}");
+
+    // The real answer still reaches the real caller.
+    let answered: u32 = ask(&node, &callee, &TestRequest::AnswerHeld(b"real".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(answered, 1);
+    let reply = waiting.await.unwrap().unwrap();
+    let inner: Result<Vec<u8>, WireError> = dec(&reply);
+    assert_eq!(inner, Ok(enc(&b"real".to_vec())));
 }

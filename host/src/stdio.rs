@@ -5,12 +5,11 @@
 //! host's own log. A line longer than [`MAX_LINE`] is cut into pieces rather
 //! than buffered without bound.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use tokio::io::AsyncWrite;
+use parking_lot::Mutex;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
 use crate::process::Process;
 
@@ -23,10 +22,13 @@ pub(crate) struct GuestOutput {
     tag: Arc<Tag>,
 }
 
+/// Who writes, and the unfinished last line. Shared by every stream handle
+/// the guest opens, so a line written in several pieces is logged whole.
 struct Tag {
     actor: String,
     pid: String,
     stream: &'static str,
+    partial: Mutex<Vec<u8>>,
 }
 
 impl GuestOutput {
@@ -36,6 +38,7 @@ impl GuestOutput {
                 actor: p.behaviour.clone(),
                 pid: p.pid.to_string(),
                 stream,
+                partial: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -48,73 +51,107 @@ impl IsTerminal for GuestOutput {
 }
 
 impl StdoutStream for GuestOutput {
-    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineLogger {
+    /// Writes are logged synchronously, inside the guest's call, so each
+    /// line lands in the span of the message being handled and carries its
+    /// trace id, as the `log` import's lines do. (The default adapter
+    /// writes from a task of its own, outside that span.)
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(LineStream {
             tag: self.tag.clone(),
-            buf: Vec::new(),
+        })
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(LineStream {
+            tag: self.tag.clone(),
         })
     }
 }
 
-struct LineLogger {
-    tag: Arc<Tag>,
-    buf: Vec<u8>,
-}
-
-impl LineLogger {
+impl Tag {
     fn emit(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches(['\r', '\n']);
-        let t = &self.tag;
-        if t.stream == "stderr" {
-            tracing::warn!(target: "wactor::guest", actor = %t.actor, pid = %t.pid, stream = t.stream, "{text}");
+        if self.stream == "stderr" {
+            tracing::warn!(target: "wactor::guest", actor = %self.actor, pid = %self.pid, stream = self.stream, "{text}");
         } else {
-            tracing::info!(target: "wactor::guest", actor = %t.actor, pid = %t.pid, stream = t.stream, "{text}");
+            tracing::info!(target: "wactor::guest", actor = %self.actor, pid = %self.pid, stream = self.stream, "{text}");
         }
     }
 
-    fn drain_lines(&mut self) {
-        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.buf.drain(..=pos).collect();
+    /// Logs every finished line of `data`, keeping the unfinished rest (up
+    /// to [`MAX_LINE`]) for the next write.
+    fn write(&self, data: &[u8]) {
+        let mut buf = self.partial.lock();
+        buf.extend_from_slice(data);
+        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
             self.emit(&line);
         }
-        if self.buf.len() >= MAX_LINE {
-            let piece = std::mem::take(&mut self.buf);
-            self.emit(&piece);
-        }
-    }
-
-    fn flush_partial(&mut self) {
-        if !self.buf.is_empty() {
-            let piece = std::mem::take(&mut self.buf);
+        if buf.len() >= MAX_LINE {
+            let piece = std::mem::take(&mut *buf);
             self.emit(&piece);
         }
     }
 }
 
-impl AsyncWrite for LineLogger {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        self.buf.extend_from_slice(data);
-        self.drain_lines();
-        Poll::Ready(Ok(data.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.flush_partial();
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl Drop for LineLogger {
+impl Drop for Tag {
+    /// The actor's instance is gone: its unfinished line is logged as it is.
     fn drop(&mut self) {
-        self.flush_partial();
+        let rest = std::mem::take(self.partial.get_mut());
+        if !rest.is_empty() {
+            self.emit(&rest);
+        }
+    }
+}
+
+/// One handle on a guest output stream.
+struct LineStream {
+    tag: Arc<Tag>,
+}
+
+impl OutputStream for LineStream {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.tag.write(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(MAX_LINE)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for LineStream {
+    /// Always ready: a write only appends to a buffer.
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for LineStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.tag.write(data);
+        std::task::Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }

@@ -37,6 +37,13 @@ impl Actor for Testkit {
     type Reply = Raw;
 
     fn init(ctx: &mut Context, args: TestArgs) -> Result<Self, String> {
+        // Granted by a manifest, so that tests can make a whole behaviour
+        // fail to start when the host loads it from a directory.
+        match std::env::var("TESTKIT_INIT").as_deref() {
+            Ok("trap") => panic!("testkit: told to trap in init"),
+            Ok("fail") => return Err("testkit: told to fail in init".into()),
+            _ => {}
+        }
         if let Some(name) = args.register {
             ctx.register(&name)
                 .map_err(|e| format!("testkit: cannot register {name:?}: {e}"))?;
