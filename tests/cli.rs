@@ -364,6 +364,32 @@ fn one_trace_id_follows_a_request_through_every_actor_it_touches() {
         })
         .count();
     assert_eq!(foreign, 0);
+
+    // What a guest prints carries the trace id of the message it handles.
+    let printed = "7e11a1e000000000000000000000cafe";
+    let print = TestRequest::Print {
+        stdout: "printed to stdout".into(),
+        stderr: "printed to stderr".into(),
+    };
+    let res = reqwest::blocking::Client::new()
+        .post(format!("{url}/v1/actors/middle/call"))
+        .header("x-wactor-trace-id", printed)
+        .body(enc(&print))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let traced = format!("\"trace\":\"{printed}\"");
+    for (text, stream, level) in [
+        ("printed to stdout", "stdout", "INFO"),
+        ("printed to stderr", "stderr", "WARN"),
+    ] {
+        let line = host.expect_line(&[text, &traced]);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["fields"]["stream"], stream, "{line}");
+        assert_eq!(v["level"], level, "{line}");
+        assert_eq!(v["span"]["kind"], "call", "{line}");
+        assert_eq!(v["spans"][0]["actor"], "middle", "{line}");
+    }
     assert!(host.terminate().success());
 }
 

@@ -507,7 +507,10 @@ async fn bad_modules_are_rejected_and_the_rest_keep_working() {
         .await
         .unwrap_err();
     assert!(matches!(err, LoadError::WrongWorld { .. }), "{err:?}");
-    assert!(err.to_string().contains("handle-call"), "the error names the export: {err}");
+    assert!(
+        err.to_string().contains("handle-call"),
+        "the error names the export: {err}"
+    );
 
     // A component whose bytes are cut off does not compile.
     let mut cut = guest_bytes("echo");

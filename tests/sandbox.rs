@@ -409,7 +409,10 @@ async fn a_behaviour_that_traps_in_init_is_reported_and_the_rest_start() {
     let trapped = reason("trapper");
     assert!(trapped.starts_with("init failed: trap"), "{trapped}");
     let refused = reason("refuser");
-    assert!(refused.starts_with("init failed: testkit: told to fail in init"), "{refused}");
+    assert!(
+        refused.starts_with("init failed: testkit: told to fail in init"),
+        "{refused}"
+    );
     assert!(node.actors().iter().all(|a| a.behaviour == "echo"));
     assert_eq!(node.call("echo", b"up".to_vec(), None).await, Ok(b"up".to_vec()));
     // Neither failed actor kept its place: the second of two is free.

@@ -191,6 +191,9 @@ pub enum TestRequest {
     /// Writes `contents` to the file `path` with `std::fs::write` (creating
     /// or truncating it). Reply: `Result<(), String>`, the error's text.
     WriteFile { path: String, contents: Vec<u8> },
+    /// Writes `stdout` to standard output and `stderr` to standard error,
+    /// each as one line (with `println!` and `eprintln!`). Reply: `()`.
+    Print { stdout: String, stderr: String },
 }
 
 /// An info the testkit received, shaped for the tests.

@@ -133,6 +133,11 @@ impl Actor for Testkit {
             TestRequest::WriteFile { path, contents } => {
                 reply(&std::fs::write(&path, &contents).map_err(|e| e.to_string()))
             }
+            TestRequest::Print { stdout, stderr } => {
+                println!("{stdout}");
+                eprintln!("{stderr}");
+                reply(&())
+            }
             TestRequest::Connect(addr) => reply(&connect(&addr)),
             TestRequest::Env => reply(&std::env::vars().collect::<Vec<(String, String)>>()),
             TestRequest::Args => reply(&std::env::args().collect::<Vec<String>>()),
