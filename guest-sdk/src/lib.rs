@@ -278,14 +278,17 @@
 //!
 //! [`Context::log`] and its shorthands ([`Context::info`],
 //! [`Context::warn`], ...) write to the host's log, tagged with the actor.
-//! `println!` and `eprintln!` write to WASI stdout and stderr, whose fate is
-//! up to the host; prefer the log.
+//! `println!` and `eprintln!` write to WASI stdout and stderr; the wactor
+//! host logs each line, tagged the same way, but prefer the log, which has
+//! levels.
 //!
 //! # Panics and traps
 //!
 //! A panic in actor code is a trap: the instance is gone, `terminate` does
 //! not run, a pending caller sees [`Error::Terminated`], and what happens
-//! next is the host's policy. Use panics for bugs, not for errors a caller
+//! next is the host's policy. The wactor host puts the panic's message and
+//! place in the reason (`trap: ... (the guest panicked at src/lib.rs:42:9:
+//! MESSAGE)`). Use panics for bugs, not for errors a caller
 //! should see. Build with `panic = "abort"` to keep binaries small; the
 //! outcome is the same.
 //!

@@ -44,6 +44,8 @@ pub(crate) struct ActorData {
     /// actor is important.
     pub(crate) important: bool,
     pub(crate) ticks: u64,
+    /// The guest's stderr, read back to explain a panic.
+    stderr: GuestOutput,
     wasi: WasiCtx,
     table: ResourceTable,
     limits: Limits,
@@ -139,8 +141,8 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Result<Store<ActorData
     let manifest = node.manifest(&me.behaviour);
     let settings = Settings::resolve(&node.config, manifest.as_deref());
     let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(GuestOutput::new(me, "stdout"))
-        .stderr(GuestOutput::new(me, "stderr"));
+    let stderr = GuestOutput::new(me, "stderr");
+    wasi.stdout(GuestOutput::new(me, "stdout")).stderr(stderr.clone());
     if let Some(m) = &manifest {
         crate::manifest::grant(&m.wasi, &mut wasi)
             .map_err(|e| format!("the manifest of `{}` cannot be applied: {e}", me.behaviour))?;
@@ -158,6 +160,7 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Result<Store<ActorData
         me: me.clone(),
         important: false,
         ticks: 0,
+        stderr,
         wasi,
         table: ResourceTable::new(),
         limits,
@@ -184,7 +187,7 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Result<Store<ActorData
 
 /// Words for why a guest call failed: a trap, the CPU budget, the memory
 /// limit.
-pub(crate) fn describe_trap(e: &wasmtime::Error) -> String {
+fn describe_trap(e: &wasmtime::Error) -> String {
     if let Some(cpu) = e.downcast_ref::<CpuBudgetExceeded>() {
         return format!("trap: {cpu}");
     }
@@ -195,7 +198,22 @@ pub(crate) fn describe_trap(e: &wasmtime::Error) -> String {
     if text.contains("forcing a memory growth failure") || text.contains("memory minimum size") {
         return format!("trap: memory limit exceeded: {text}");
     }
-    format!("trap: {text}")
+    // The wasm backtrace (function indices) goes to the debug log; the
+    // reason callers and exits carry is its cause.
+    tracing::debug!(error = %text, "guest trapped");
+    format!("trap: {}", e.root_cause())
+}
+
+impl ActorData {
+    /// Words for why a guest call failed ([`describe_trap`]), with what the
+    /// guest said if it panicked.
+    pub(crate) fn trap_reason(&self, e: &wasmtime::Error) -> String {
+        let reason = describe_trap(e);
+        match self.stderr.panic_message() {
+            Some(panic) => format!("{reason} (the guest {panic})"),
+            None => reason,
+        }
+    }
 }
 
 /// Live actors, host-wide and per behaviour, against
@@ -300,7 +318,7 @@ impl Instance {
             .pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|e| format!("instantiation failed: {}", describe_trap(&e)))?;
+            .map_err(|e| format!("instantiation failed: {}", store.data().trap_reason(&e)))?;
         let started = match start {
             Start::Init(args) => actor.call_init(&mut store, &args.to_vec()).await,
             Start::Restore(state) => actor.call_restore(&mut store, &state).await,
@@ -308,7 +326,7 @@ impl Instance {
         match started {
             Ok(Ok(())) => Ok(Instance { store, actor }),
             Ok(Err(reason)) => Err(reason),
-            Err(e) => Err(describe_trap(&e)),
+            Err(e) => Err(store.data().trap_reason(&e)),
         }
     }
 }
@@ -518,7 +536,7 @@ async fn run_terminate(inst: &mut Instance, reason: &str, control: &mut watch::R
         } => {}
         r = inst.actor.call_terminate(&mut inst.store, reason) => {
             if let Err(e) = r {
-                tracing::warn!(error = %describe_trap(&e), "terminate trapped");
+                tracing::warn!(error = %inst.store.data().trap_reason(&e), "terminate trapped");
             }
         }
     }
@@ -536,14 +554,14 @@ async fn handle(
             let from = wit::Pid::from(&from);
             match actor.call_handle_message(&mut *store, &from, &payload).await {
                 Ok(()) => Step::Continue,
-                Err(e) => Step::Trap(describe_trap(&e)),
+                Err(e) => Step::Trap(store.data().trap_reason(&e)),
             }
         }
         Envelope::Info(info) => {
             let info = wit::Info::from(info);
             match actor.call_handle_info(&mut *store, &info).await {
                 Ok(()) => Step::Continue,
-                Err(e) => Step::Trap(describe_trap(&e)),
+                Err(e) => Step::Trap(store.data().trap_reason(&e)),
             }
         }
         // Handled by `serve` before it gets here.
@@ -569,7 +587,7 @@ async fn handle(
                     Step::Stop("normal".into())
                 }
                 Ok(wit::CallOutcome::Stop(reason)) => Step::Stop(reason),
-                Err(e) => Step::Trap(describe_trap(&e)),
+                Err(e) => Step::Trap(store.data().trap_reason(&e)),
             }
         }
     }

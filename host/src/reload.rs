@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::actor::{describe_trap, Instance, Start};
+use crate::actor::{Instance, Start};
 use crate::engine::Behaviour;
 use crate::mailbox::{Envelope, Upgrade};
 use crate::node::NodeInner;
@@ -71,7 +71,7 @@ pub(crate) async fn upgrade(
     let (start, snapshot_trap) = match inst.actor.call_snapshot(&mut inst.store).await {
         Ok(Some(state)) => (Start::Restore(state), None),
         Ok(None) => (Start::Init(args), None),
-        Err(e) => (Start::Init(args), Some(describe_trap(&e))),
+        Err(e) => (Start::Init(args), Some(inst.store.data().trap_reason(&e))),
     };
     match Instance::start(node, me, &next, start).await {
         Ok(mut fresh) => {

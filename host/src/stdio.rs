@@ -5,6 +5,7 @@
 //! host's own log. A line longer than [`MAX_LINE`] is cut into pieces rather
 //! than buffered without bound.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -15,6 +16,10 @@ use crate::process::Process;
 
 /// Longest line buffered before it is logged as it is.
 const MAX_LINE: usize = 16 * 1024;
+
+/// Lines of stderr kept to explain a trap: a Rust panic message and its
+/// location fit in a few.
+const KEPT_LINES: usize = 8;
 
 /// One of an actor's output streams.
 #[derive(Clone)]
@@ -29,6 +34,8 @@ struct Tag {
     pid: String,
     stream: &'static str,
     partial: Mutex<Vec<u8>>,
+    /// The last lines written, newest last (stderr only).
+    recent: Mutex<VecDeque<String>>,
 }
 
 impl GuestOutput {
@@ -39,8 +46,33 @@ impl GuestOutput {
                 pid: p.pid.to_string(),
                 stream,
                 partial: Mutex::new(Vec::new()),
+                recent: Mutex::new(VecDeque::new()),
             }),
         }
+    }
+}
+
+impl GuestOutput {
+    /// What a Rust guest said when it panicked, from the last lines on this
+    /// stream: `panicked at FILE:LINE:COL: MESSAGE`. A panic ends in a trap
+    /// that says only `unreachable`; this is the part a user can act on.
+    /// An instance never outlives its panic, so any panic seen here is the
+    /// one that trapped.
+    pub(crate) fn panic_message(&self) -> Option<String> {
+        let recent = self.tag.recent.lock();
+        let start = recent.iter().rposition(|l| l.contains(" panicked at "))?;
+        let mut lines = recent.iter().skip(start);
+        let head = lines.next()?;
+        let place = head.split_once(" panicked at ").map_or(head.as_str(), |(_, p)| p);
+        let place = place.trim_end_matches(':');
+        let message: Vec<&str> = lines
+            .map(String::as_str)
+            .take_while(|l| !l.starts_with("note: "))
+            .collect();
+        Some(match message.is_empty() {
+            true => format!("panicked at {place}"),
+            false => format!("panicked at {place}: {}", message.join(" ")),
+        })
     }
 }
 
@@ -72,6 +104,13 @@ impl Tag {
     fn emit(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches(['\r', '\n']);
+        if self.stream == "stderr" {
+            let mut recent = self.recent.lock();
+            if recent.len() == KEPT_LINES {
+                recent.pop_front();
+            }
+            recent.push_back(text.chars().take(1024).collect());
+        }
         if self.stream == "stderr" {
             tracing::warn!(target: "wactor::guest", actor = %self.actor, pid = %self.pid, stream = self.stream, "{text}");
         } else {
