@@ -402,7 +402,13 @@ fn new_scaffolds_an_actor_that_builds_and_answers_when_dropped_in() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let krate = work.path().join("greeter");
-    for f in ["Cargo.toml", "src/lib.rs", "README.md", ".gitignore"] {
+    for f in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "README.md",
+        ".gitignore",
+        "wactor.toml",
+    ] {
         assert!(krate.join(f).is_file(), "{f} missing");
     }
     let said = String::from_utf8_lossy(&out.stdout);
@@ -437,6 +443,29 @@ fn new_scaffolds_an_actor_that_builds_and_answers_when_dropped_in() {
     assert!(status.success(), "scripts/build-guests --crate failed");
     let wasm = built.join("greeter.wasm");
     assert!(wasm.is_file());
+    // Its manifest comes along: as written (all commented out) it is the
+    // default, and with every key but `pool` uncommented it is valid.
+    let text = std::fs::read_to_string(built.join("greeter.toml")).expect("the manifest is copied");
+    let parsed = wactor::Manifest::parse(&text, &built).expect("the scaffolded manifest is valid");
+    assert_eq!(parsed, wactor::Manifest::default());
+    let uncommented: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest)
+                if !rest.starts_with("pool")
+                    && (rest.starts_with('[')
+                        || rest.split_once(" = ").is_some_and(|(k, _)| !k.contains(' '))) =>
+            {
+                rest
+            }
+            _ => l,
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let parsed = wactor::Manifest::parse(&uncommented, &built)
+        .unwrap_or_else(|e| panic!("uncommented, the manifest is valid: {e}\n{uncommented}"));
+    assert_eq!(parsed.name.as_deref(), Some("greeter"));
+    assert_eq!(parsed.wasi.dirs.len(), 1);
 
     // ...and starts when dropped into the directory a host watches.
     let watched = work.path().join("watched");

@@ -424,3 +424,31 @@ async fn a_single_worker_does_its_jobs_one_after_another() {
     );
     println!("3 calls of 50 ms on one worker took {elapsed:?}");
 }
+
+/// The examples directory, loaded as `wactor run target/actors` loads it,
+/// starts `pool-worker` as its manifest says: a pool of 4 named `workers`,
+/// whose calls land on 4 distinct workers.
+#[tokio::test]
+async fn the_example_manifest_starts_pool_worker_as_a_pool_of_four() {
+    let node = Node::new(wactor::NodeConfig::default()).unwrap();
+    let report = wactor::watch::load_dir(&node, &actors_dir()).await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(report.started.iter().any(|b| b == "pool-worker"));
+    assert_eq!(node.pool_stats("workers").map(|s| s.size), Ok(4));
+    assert!(node.whereis("pool-worker").is_none());
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let node = node.clone();
+            tokio::spawn(async move {
+                node.call("workers", enc(&WorkRequest::Work { ms: 200 }), None)
+                    .await
+            })
+        })
+        .collect();
+    let mut workers = BTreeSet::new();
+    for call in calls {
+        let answer = call.await.unwrap().map(|b| dec::<WorkDone>(&b));
+        workers.insert(work_done(answer).worker.id);
+    }
+    assert_eq!(workers.len(), 4, "{workers:?}");
+}

@@ -10,6 +10,7 @@ const CARGO_TOML: &str = include_str!("../../templates/new/Cargo.toml.tmpl");
 const LIB_RS: &str = include_str!("../../templates/new/lib.rs.tmpl");
 const README: &str = include_str!("../../templates/new/README.md.tmpl");
 const GITIGNORE: &str = include_str!("../../templates/new/gitignore.tmpl");
+const MANIFEST: &str = include_str!("../../templates/new/wactor.toml.tmpl");
 
 /// The wactor repository this binary was built from.
 fn repo_root() -> PathBuf {
@@ -130,6 +131,7 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<()> {
         ("src/lib.rs", LIB_RS),
         ("README.md", README),
         (".gitignore", GITIGNORE),
+        ("wactor.toml", MANIFEST),
     ] {
         let path = dir.join(file);
         std::fs::write(&path, fill(template, &vars))
@@ -171,7 +173,7 @@ mod tests {
             ("crate_file", "c"),
             ("type_name", "T"),
         ];
-        for t in [CARGO_TOML, LIB_RS, README, GITIGNORE] {
+        for t in [CARGO_TOML, LIB_RS, README, GITIGNORE, MANIFEST] {
             let out = fill(t, &vars);
             assert!(!out.contains("{{"), "{out}");
         }
