@@ -309,6 +309,38 @@ async fn a_call_cycle_is_not_allowed() {
     );
 }
 
+/// A cycle through a pool: A calls the pool, and the worker that took the
+/// request calls A. It is refused at once, not left to time out.
+#[tokio::test]
+async fn a_call_cycle_through_a_pool_is_not_allowed() {
+    let node = node(&["testkit"]).await;
+    let a = testkit(&node, None).await;
+    let pool = node.spawn_pool("testkit", 2, vec![]).await.unwrap();
+    // Well under the outer wait: without cycle detection the worker's call
+    // would end in `timeout`, and the test would say so.
+    let back_to_a = TestRequest::Call {
+        to: Target::Pid(wire(&a)),
+        payload: enc(&TestRequest::Echo(vec![])),
+        timeout_ms: Some(60_000),
+    };
+    let req = TestRequest::Call {
+        to: Target::Pid(wire(&pool)),
+        payload: enc(&back_to_a),
+        timeout_ms: Some(600_000),
+    };
+    let outer: CallReply = ask(&node, &a, &req).await.unwrap();
+    let inner: CallReply = dec(&outer.expect("the worker answered A"));
+    assert!(
+        matches!(inner, Err(WireError::NotAllowed(ref m)) if m.contains("cycle")),
+        "{inner:?}"
+    );
+    // The pool still serves calls that close no cycle.
+    let echo: Vec<u8> = ask(&node, &pool, &TestRequest::Echo(b"ok".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(echo, b"ok");
+}
+
 #[tokio::test]
 async fn a_deferred_answer_from_a_second_actor_reaches_the_caller() {
     let node = node(&["testkit"]).await;

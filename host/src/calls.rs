@@ -27,7 +27,9 @@
 //! A call to oneself, or one that would close a cycle of actors waiting on
 //! each other (A→B→A, A→B→C→A), is refused at once with `not-allowed`: each
 //! process publishes whom it is waiting on, and the caller walks that chain
-//! before it parks.
+//! before it parks. A caller of a pool waits on the worker that took its
+//! request, and a worker whose chain leads back to the caller is passed
+//! over, so cycles through pools are seen too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -174,7 +176,7 @@ impl NodeInner {
             None => None,
         };
         let r = Ref::new(timeout);
-        let rx = self.deliver_call(&target, from, r, payload)?;
+        let rx = self.deliver_call(&target, from, me, r, payload)?;
         let _open = OpenCall {
             calls: &self.calls,
             r: r.id,
@@ -213,7 +215,7 @@ impl NodeInner {
             }
             outstanding.insert(r.id);
         }
-        let rx = match self.deliver_call(&target, &me.pid, r, payload) {
+        let rx = match self.deliver_call(&target, &me.pid, None, r, payload) {
             Ok(rx) => rx,
             Err(e) => {
                 me.async_calls.lock().remove(&r.id);
@@ -254,11 +256,14 @@ impl NodeInner {
 
     /// Registers the call and puts the request in the mailbox of `target`,
     /// or for a pool of the next worker with room; the process that takes
-    /// it is the one that owes the answer.
+    /// it is the one that owes the answer. A `waiter` (the caller that will
+    /// park) waits on that worker, and a worker that would close a cycle
+    /// with it is passed over.
     fn deliver_call(
         &self,
         target: &Arc<Process>,
         from: &Pid,
+        waiter: Option<&Process>,
         r: Ref,
         payload: Vec<u8>,
     ) -> Result<oneshot::Receiver<CallResult>, DeliveryError> {
@@ -269,6 +274,12 @@ impl NodeInner {
         };
         let mut failure = DeliveryError::UnknownProcess;
         for w in target.candidates(Some(from)) {
+            if let (Some(me), Some(_)) = (waiter, &target.pool) {
+                if let Some(cycle) = self.wait_on(me, &w) {
+                    failure = worst(failure, DeliveryError::NotAllowed(cycle));
+                    continue;
+                }
+            }
             let rx = self.calls.open(r.id, from.clone(), w.clone());
             if !w.owe(r.id) {
                 self.calls.close(r.id);
@@ -301,8 +312,19 @@ impl NodeInner {
         }
         // Publish first, then walk: of two actors that call each other at
         // the same moment, at least one sees the cycle.
-        me.waiting_on.store(target.pid.id, Ordering::SeqCst);
         let waiting = Waiting { me };
+        if let Some(cycle) = self.wait_on(me, target) {
+            return Err(DeliveryError::NotAllowed(cycle));
+        }
+        me.set_state(ActorState::WaitingOnCall);
+        Ok(waiting)
+    }
+
+    /// Publishes that `me` waits on `target`, then walks the chain of
+    /// waits from `target`: if it comes back to `me`, says which cycle the
+    /// call would close.
+    fn wait_on(&self, me: &Process, target: &Process) -> Option<String> {
+        me.waiting_on.store(target.pid.id, Ordering::SeqCst);
         let mut chain = vec![target.pid.to_string()];
         let mut cur = target.pid.id;
         for _ in 0..MAX_WAIT_CHAIN {
@@ -311,21 +333,20 @@ impl NodeInner {
                 None => 0,
             };
             if next == 0 {
-                break;
+                return None;
             }
             if next == me.pid.id {
-                return Err(DeliveryError::NotAllowed(format!(
+                return Some(format!(
                     "call cycle: {} -> {} -> {}; the call would deadlock",
                     me.pid,
                     chain.join(" -> "),
                     me.pid
-                )));
+                ));
             }
             chain.push(format!("<{}.{}>", self.pid_node(), next));
             cur = next;
         }
-        me.set_state(ActorState::WaitingOnCall);
-        Ok(waiting)
+        None
     }
 
     /// Answers `caller`'s call `r`, from wherever the answer comes.
