@@ -365,8 +365,14 @@ async fn the_actor_table_lists_every_actor() {
     assert_eq!(row["pid"], echo.to_string());
     assert_eq!(row["names"], serde_json::json!(["echo"]));
     assert_eq!(row["behaviour"], "echo");
-    let version = api.node.behaviours()[0].version.short().to_string();
-    assert_eq!(row["version"], version);
+    let loaded = &api.node.behaviours()[0].version;
+    assert_eq!(row["version"], loaded.short());
+    let loaded_ms = loaded
+        .loaded_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert_eq!(row["loaded_at_ms"], loaded_ms);
     assert_eq!(row["mailbox_depth"], 0);
     assert_eq!(row["handled"], 3);
     assert_eq!(row["restarts"], 0);

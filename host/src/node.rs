@@ -56,6 +56,8 @@ pub struct ActorInfo {
     pub behaviour: String,
     /// The version of the behaviour it runs (short content hash).
     pub version: String,
+    /// When that version was loaded, in milliseconds since the Unix epoch.
+    pub loaded_at_ms: u64,
     /// Names it holds.
     pub names: Vec<String>,
     /// Messages waiting in its mailbox.
@@ -443,6 +445,13 @@ impl Node {
 
     /// The actor table, ordered by pid.
     pub fn actors(&self) -> Vec<ActorInfo> {
+        let describe = |v: &Version| {
+            let ms = v
+                .loaded_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            (v.short().to_string(), ms)
+        };
         let mut rows: Vec<(u64, ActorInfo)> = self
             .inner
             .processes
@@ -450,12 +459,12 @@ impl Node {
             .map(|e| {
                 let p = e.value();
                 // What the actor runs, which may lag the newest load.
-                let version = match &*p.version.lock() {
-                    Some(v) => v.short().to_string(),
+                let (version, loaded_at_ms) = match &*p.version.lock() {
+                    Some(v) => describe(v),
                     None => self
                         .inner
                         .behaviour(&p.behaviour)
-                        .map(|b| b.version.short().to_string())
+                        .map(|b| describe(&b.version))
                         .unwrap_or_default(),
                 };
                 (
@@ -464,6 +473,7 @@ impl Node {
                         pid: p.pid.to_string(),
                         behaviour: p.behaviour.clone(),
                         version,
+                        loaded_at_ms,
                         names: p.names.lock().clone(),
                         mailbox_depth: p.mailbox.depth(),
                         handled: p.handled.load(Ordering::Relaxed),
