@@ -93,6 +93,8 @@ pub(crate) struct NodeInner {
     pub(crate) policies: DashMap<String, RestartPolicy>,
     pub(crate) metrics: Metrics,
     host_pid: Pid,
+    /// Set once the node joined its cluster.
+    pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl NodeInner {
@@ -174,8 +176,23 @@ impl Node {
                 policies: DashMap::new(),
                 metrics: Metrics::default(),
                 host_pid,
+                cluster: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Joins the cluster of [`NodeConfig::cluster`]; does nothing when the
+    /// node runs alone.
+    pub async fn join_cluster(&self) -> Result<(), crate::error::ClusterError> {
+        match self.inner.config.cluster.clone() {
+            Some(config) => crate::cluster::join(&self.inner, config).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The other nodes of the cluster that are up, by name.
+    pub fn peers(&self) -> Vec<String> {
+        self.inner.cluster.get().map(|c| c.peers()).unwrap_or_default()
     }
 
     /// The node's settings.

@@ -19,6 +19,10 @@
 //!   is reported. An actor the host stops or kills is never restarted, and
 //!   pool workers are replaced by their pool instead.
 //!
+//! A monitor of a process of another node works the same way through the
+//! cluster; when that node goes down, the `down` comes with a reason that
+//! starts with `node-down`. Links do not cross nodes yet.
+//!
 //! Links and monitors fire only when an actor finally ends: a restarted
 //! actor is the same process, still there for whoever watches it.
 
@@ -205,6 +209,10 @@ impl NodeInner {
     /// Makes `watcher` monitor the process `to` names; returns the monitor.
     pub(crate) fn monitor(&self, watcher: &Process, to: &Address) -> u64 {
         let id = NEXT_MONITOR.fetch_add(1, Ordering::Relaxed);
+        if let Some(node) = self.remote_node(to) {
+            self.monitor_remote(&watcher.pid, id, node, to);
+            return id;
+        }
         let attached = self.resolve(to).ok().and_then(|target| {
             let mut b = target.sup.inner.lock();
             b.open.then(|| {
@@ -237,7 +245,7 @@ impl NodeInner {
     /// its own.
     pub(crate) fn demonitor(&self, watcher: &Process, id: u64) -> bool {
         let Some(target) = watcher.sup.inner.lock().watching.remove(&id) else {
-            return false;
+            return self.demonitor_remote(&watcher.pid, id);
         };
         if let Some(t) = self.live(&target) {
             t.sup.inner.lock().watchers.remove(&id);
@@ -257,6 +265,7 @@ impl NodeInner {
                 std::mem::take(&mut b.watching),
             )
         };
+        self.announce_remote_exit(&p.pid, reason);
         for (id, target) in watching {
             if let Some(t) = self.live(&target) {
                 t.sup.inner.lock().watchers.remove(&id);
