@@ -1,0 +1,439 @@
+//! Clusters end to end: a real `nats-server` and two real `wactor run`
+//! hosts (`alpha` and `beta`), each serving a `testkit` actor, driven
+//! through their HTTP APIs.
+//!
+//! Every remote operation below is made by the testkit on one host towards
+//! an actor on the other, so it crosses NATS as frames.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use wactor_e2e::binary::{Host, NatsServer};
+use wactor_e2e::proto::{Target, TestArgs, TestMessage, TestRequest, WireError, WireInfo, WirePid};
+use wactor_e2e::{dec, enc, guest};
+
+/// A generous bound for what must happen at once (or within a few
+/// heartbeats); far below the 30 s call timeouts the tests use.
+const PROMPT: Duration = Duration::from_secs(10);
+
+/// A long call timeout: a call that ends well before it did not time out.
+const LONG_MS: u32 = 30_000;
+
+/// One host of a test cluster.
+struct Member {
+    host: Host,
+    url: String,
+}
+
+/// A NATS server and two hosts that see each other.
+struct TestCluster {
+    alpha: Member,
+    beta: Member,
+    nats: NatsServer,
+    _dir: tempfile::TempDir,
+}
+
+fn start_cluster(beta_args: &[&str]) -> TestCluster {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(guest("testkit"), dir.path().join("testkit.wasm")).expect("copy testkit");
+    let alpha = start_member(dir.path(), &nats, "alpha", &[]);
+    let mut beta = start_member(dir.path(), &nats, "beta", beta_args);
+    let mut alpha = alpha;
+    alpha.host.expect_line(&["node up", "node=beta"]);
+    beta.host.expect_line(&["node up", "node=alpha"]);
+    TestCluster {
+        alpha,
+        beta,
+        nats,
+        _dir: dir,
+    }
+}
+
+fn start_member(dir: &Path, nats: &NatsServer, name: &str, extra: &[&str]) -> Member {
+    let url = nats.url();
+    let mut args = vec!["--nats", url.as_str(), "--node", name];
+    args.extend_from_slice(extra);
+    let mut host = Host::start_with(dir, &args);
+    let url = host.ready_url();
+    Member { host, url }
+}
+
+/// POSTs `body` to `/v1/actors/NAME/call` and returns the answer's bytes.
+fn http_call(url: &str, name: &str, body: Vec<u8>) -> Result<Vec<u8>, String> {
+    let res = reqwest::blocking::Client::new()
+        .post(format!("{url}/v1/actors/{name}/call"))
+        .header("x-wactor-timeout-ms", "60000")
+        .timeout(Duration::from_secs(90))
+        .body(body)
+        .send()
+        .map_err(|e| e.to_string())?;
+    let status = res.status();
+    let bytes = res.bytes().map_err(|e| e.to_string())?.to_vec();
+    if status == 200 {
+        Ok(bytes)
+    } else {
+        Err(format!("{status}: {}", String::from_utf8_lossy(&bytes)))
+    }
+}
+
+/// Asks the actor `name` on the host at `url` and decodes the reply.
+fn ask<T: DeserializeOwned>(url: &str, name: &str, req: &TestRequest) -> T {
+    let bytes = http_call(url, name, enc(req)).unwrap_or_else(|e| panic!("{req:?} to {name}: {e}"));
+    dec(&bytes)
+}
+
+/// A testkit's call to `to`, decoding the callee's answer as a `Vec<u8>`.
+fn call_via(url: &str, to: Target, req: &TestRequest, timeout_ms: u32, important: bool) -> Result<Vec<u8>, WireError> {
+    let payload = enc(req);
+    let r: Result<Vec<u8>, WireError> = if important {
+        ask(
+            url,
+            "testkit",
+            &TestRequest::CallImportant {
+                to,
+                payload,
+                timeout_ms: Some(timeout_ms),
+            },
+        )
+    } else {
+        ask(
+            url,
+            "testkit",
+            &TestRequest::Call {
+                to,
+                payload,
+                timeout_ms: Some(timeout_ms),
+            },
+        )
+    };
+    r.map(|raw| dec::<Vec<u8>>(&raw))
+}
+
+fn name(n: &str) -> Target {
+    Target::Name(n.to_string())
+}
+
+/// Spawns a testkit registered as `register` on the host at `url`.
+fn spawn_testkit(url: &str, register: &str) -> WirePid {
+    let args = TestArgs {
+        register: Some(register.to_string()),
+    };
+    let r: Result<WirePid, String> = ask(
+        url,
+        "testkit",
+        &TestRequest::Spawn {
+            behaviour: "testkit".into(),
+            args: enc(&args),
+        },
+    );
+    r.expect("spawn testkit")
+}
+
+/// The `state` the actor table shows for the actor holding `name`.
+fn actor_state(url: &str, name: &str) -> Option<String> {
+    let body = reqwest::blocking::get(format!("{url}/v1/actors"))
+        .and_then(|r| r.bytes())
+        .expect("GET /v1/actors");
+    let rows: serde_json::Value = serde_json::from_slice(&body).expect("the actor table is JSON");
+    rows.as_array()?
+        .iter()
+        .find(|row| {
+            row["names"]
+                .as_array()
+                .is_some_and(|ns| ns.iter().any(|n| n == name))
+        })
+        .and_then(|row| row["state"].as_str().map(str::to_string))
+}
+
+/// Polls `f` until it gives `Some`, for at most `limit`.
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn messages_calls_and_monitors_cross_hosts() {
+    let mut c = start_cluster(&[]);
+    let (a, b) = (c.alpha.url.clone(), c.beta.url.clone());
+    let beta_pid: WirePid = ask(&b, "testkit", &TestRequest::SelfPid);
+    assert_eq!(beta_pid.node, "beta");
+
+    // Calls by name and by pid.
+    let echo = TestRequest::Echo(b"hi".to_vec());
+    assert_eq!(call_via(&a, name("testkit@beta"), &echo, LONG_MS, false), Ok(b"hi".to_vec()));
+    assert_eq!(
+        call_via(&a, Target::Pid(beta_pid.clone()), &echo, LONG_MS, false),
+        Ok(b"hi".to_vec())
+    );
+    // From outside: the HTTP API of one host calls an actor of the other.
+    let raw = http_call(&a, "testkit@beta", enc(&echo)).expect("HTTP call across hosts");
+    assert_eq!(dec::<Vec<u8>>(&raw), b"hi");
+
+    // Sends by name and by pid arrive, in order.
+    for (to, text) in [(name("testkit@beta"), "one"), (Target::Pid(beta_pid.clone()), "two")] {
+        let sent: Result<(), WireError> = ask(
+            &a,
+            "testkit",
+            &TestRequest::Send {
+                to,
+                payload: enc(&TestMessage::Record(text.as_bytes().to_vec())),
+            },
+        );
+        assert_eq!(sent, Ok(()));
+    }
+    wait_for("both messages on beta", PROMPT, || {
+        let got: Vec<Vec<u8>> = ask(&b, "testkit", &TestRequest::Received);
+        (got.len() >= 2).then(|| assert_eq!(got, vec![b"one".to_vec(), b"two".to_vec()]))
+    });
+
+    // A deferred answer given by another actor of the callee's host, and
+    // an error answer through `send-response-error`.
+    spawn_testkit(&b, "helper");
+    let forward = |error: Option<&str>| TestRequest::Forward {
+        to: name("helper"),
+        error: error.map(str::to_string),
+    };
+    assert_eq!(
+        call_via(&a, name("testkit@beta"), &forward(None), LONG_MS, false),
+        Ok(b"forwarded".to_vec())
+    );
+    assert_eq!(
+        call_via(&a, name("testkit@beta"), &forward(Some("nope")), LONG_MS, false),
+        Err(WireError::Remote("nope".into()))
+    );
+
+    // A call timeout behaves as locally.
+    let started = Instant::now();
+    assert_eq!(
+        call_via(&a, name("testkit@beta"), &TestRequest::NeverAnswer, 300, false),
+        Err(WireError::Timeout)
+    );
+    assert!(started.elapsed() < PROMPT);
+
+    // A remote monitor fires with the exit reason when the callee stops,
+    // and the caller gets `terminated` at once.
+    let helper: Option<WirePid> = ask(&b, "testkit", &TestRequest::Whereis("helper".into()));
+    let helper = helper.expect("helper registered");
+    spawn_testkit(&a, "watcher");
+    let monitor: u64 = ask(&a, "watcher", &TestRequest::Monitor(Target::Pid(helper.clone())));
+    let started = Instant::now();
+    assert_eq!(
+        call_via(&a, name("helper@beta"), &TestRequest::Stop("bye".into()), LONG_MS, false),
+        Err(WireError::Terminated("bye".into()))
+    );
+    assert!(started.elapsed() < PROMPT);
+    let down = wait_for("the down of helper on alpha", PROMPT, || {
+        let infos: Vec<WireInfo> = ask(&a, "watcher", &TestRequest::Infos);
+        infos.into_iter().next()
+    });
+    assert_eq!(
+        down,
+        WireInfo::Down {
+            monitor,
+            pid: helper,
+            reason: "bye".into()
+        }
+    );
+
+    // A malformed frame is logged and dropped; the host stays up.
+    c.nats.publish_raw("wactor.node.beta", b"\x01\xff\xff\xff garbage");
+    c.nats.publish_raw("wactor.node.beta", b"\x09 from the future");
+    c.beta.host.expect_line(&["dropped a bad frame", "malformed"]);
+    c.beta.host.expect_line(&["dropped a bad frame", "unknown wire version 9"]);
+    assert_eq!(call_via(&a, name("testkit@beta"), &echo, LONG_MS, false), Ok(b"hi".to_vec()));
+}
+
+#[test]
+fn important_delivery_across_hosts() {
+    // Mailboxes of two: room for one request while a test polls an actor.
+    let c = start_cluster(&["--mailbox-capacity", "2"]);
+    let (a, b) = (c.alpha.url.clone(), c.beta.url.clone());
+    let send_important = |to: Target, text: &str| -> Result<(), WireError> {
+        ask(
+            &a,
+            "testkit",
+            &TestRequest::SendImportant {
+                to,
+                payload: enc(&TestMessage::Record(text.as_bytes().to_vec())),
+            },
+        )
+    };
+
+    // Acknowledged means in the mailbox: the next request to the same
+    // actor is handled after it.
+    assert_eq!(send_important(name("testkit@beta"), "sure"), Ok(()));
+    let got: Vec<Vec<u8>> = ask(&b, "testkit", &TestRequest::Received);
+    assert_eq!(got, vec![b"sure".to_vec()]);
+
+    // No such process on the other host.
+    assert_eq!(send_important(name("nobody@beta"), "x"), Err(WireError::UnknownProcess));
+
+    // A full mailbox on the other host: `blocked` waits in a call, and two
+    // messages fill its mailbox.
+    spawn_testkit(&b, "sink");
+    spawn_testkit(&b, "blocked");
+    let b2 = b.clone();
+    let _parked = std::thread::spawn(move || {
+        let req = TestRequest::Call {
+            to: name("sink"),
+            payload: enc(&TestRequest::NeverAnswer),
+            timeout_ms: Some(60_000),
+        };
+        let _ = http_call(&b2, "blocked", enc(&req));
+    });
+    wait_for("`blocked` to wait in its call", PROMPT, || {
+        (actor_state(&b, "blocked").as_deref() == Some("waiting-on-call")).then_some(())
+    });
+    for _ in 0..2 {
+        let filler = reqwest::blocking::Client::new()
+            .post(format!("{b}/v1/actors/blocked/send"))
+            .body(enc(&TestMessage::Record(b"fill".to_vec())))
+            .send()
+            .expect("send filler");
+        assert_eq!(filler.status(), 202);
+    }
+    assert_eq!(send_important(name("blocked@beta"), "x"), Err(WireError::MailboxFull));
+    // A plain send cannot tell: it was sent.
+    let plain: Result<(), WireError> = ask(
+        &a,
+        "testkit",
+        &TestRequest::Send {
+            to: name("blocked@beta"),
+            payload: enc(&TestMessage::Record(b"x".to_vec())),
+        },
+    );
+    assert_eq!(plain, Ok(()));
+
+    // call-important to an unknown name fails at once; a plain call's
+    // request is lost and the caller times out.
+    let started = Instant::now();
+    assert_eq!(
+        call_via(&a, name("nobody@beta"), &TestRequest::Echo(vec![]), LONG_MS, true),
+        Err(WireError::UnknownProcess)
+    );
+    assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
+    assert_eq!(
+        call_via(&a, name("blocked@beta"), &TestRequest::Echo(vec![]), LONG_MS, true),
+        Err(WireError::MailboxFull)
+    );
+    assert_eq!(
+        call_via(&a, name("nobody@beta"), &TestRequest::Echo(vec![]), 500, false),
+        Err(WireError::Timeout)
+    );
+    // A delivered important call waits for its answer as a plain one does.
+    assert_eq!(
+        call_via(&a, name("testkit@beta"), &TestRequest::Echo(b"ok".to_vec()), LONG_MS, true),
+        Ok(b"ok".to_vec())
+    );
+
+    // An important answer to a caller that gave up: `response-ignored`.
+    assert_eq!(
+        call_via(&a, name("testkit@beta"), &TestRequest::Hold, 300, false),
+        Err(WireError::Timeout)
+    );
+    let outcomes: Vec<Result<(), WireError>> =
+        ask(&b, "testkit", &TestRequest::AnswerHeldImportant(b"late".to_vec()));
+    assert_eq!(outcomes, vec![Err(WireError::ResponseIgnored)]);
+
+    // An important answer to a caller that waits: taken, and confirmed.
+    let a2 = a.clone();
+    let caller = std::thread::spawn(move || {
+        call_via(&a2, name("testkit@beta"), &TestRequest::Hold, LONG_MS, true)
+    });
+    let outcomes = wait_for("the held call on beta", PROMPT, || {
+        let o: Vec<Result<(), WireError>> =
+            ask(&b, "testkit", &TestRequest::AnswerHeldImportant(b"taken".to_vec()));
+        (!o.is_empty()).then_some(o)
+    });
+    assert_eq!(outcomes, vec![Ok(())]);
+    assert_eq!(caller.join().expect("caller"), Ok(b"taken".to_vec()));
+
+    // set-important-delivery: a plain send becomes important and reports
+    // what a plain one cannot.
+    let _: () = ask(&a, "testkit", &TestRequest::SetImportant(true));
+    let sent: Result<(), WireError> = ask(
+        &a,
+        "testkit",
+        &TestRequest::Send {
+            to: name("nobody@beta"),
+            payload: vec![1],
+        },
+    );
+    assert_eq!(sent, Err(WireError::UnknownProcess));
+}
+
+#[test]
+fn a_host_that_dies_fails_its_callers_and_monitors_promptly() {
+    let mut c = start_cluster(&[]);
+    let a = c.alpha.url.clone();
+    let b = c.beta.url.clone();
+    let beta_pid: WirePid = ask(&b, "testkit", &TestRequest::SelfPid);
+
+    spawn_testkit(&a, "watcher");
+    let monitor: u64 = ask(&a, "watcher", &TestRequest::Monitor(name("testkit@beta")));
+
+    // A call that beta will never answer, with a long timeout.
+    let a2 = a.clone();
+    let caller = std::thread::spawn(move || {
+        let started = Instant::now();
+        let r = call_via(&a2, name("testkit@beta"), &TestRequest::NeverAnswer, LONG_MS, false);
+        (r, started.elapsed())
+    });
+    wait_for("alpha's testkit to wait in its call", PROMPT, || {
+        (actor_state(&a, "testkit").as_deref() == Some("waiting-on-call")).then_some(())
+    });
+    c.beta.host.kill();
+
+    let (result, took) = caller.join().expect("caller");
+    match result {
+        Err(WireError::Terminated(reason)) => {
+            assert!(reason.starts_with("node-down"), "{reason}")
+        }
+        other => panic!("expected terminated(node-down...), got {other:?}"),
+    }
+    assert!(took < PROMPT, "the caller waited {took:?}");
+
+    let down = wait_for("the down of beta's testkit on alpha", PROMPT, || {
+        let infos: Vec<WireInfo> = ask(&a, "watcher", &TestRequest::Infos);
+        infos.into_iter().next()
+    });
+    match down {
+        WireInfo::Down {
+            monitor: m,
+            pid,
+            reason,
+        } => {
+            assert_eq!(m, monitor);
+            assert_eq!(pid.node, beta_pid.node);
+            assert!(reason.starts_with("node-down"), "{reason}");
+        }
+        other => panic!("expected a down, got {other:?}"),
+    }
+
+    // Beta is known down now: an important send fails at once.
+    c.alpha.host.expect_line(&["node down", "node=beta"]);
+    let started = Instant::now();
+    let sent: Result<(), WireError> = ask(
+        &a,
+        "testkit",
+        &TestRequest::SendImportant {
+            to: name("testkit@beta"),
+            payload: vec![1],
+        },
+    );
+    assert_eq!(sent, Err(WireError::NoConnection));
+    // So does a call to a node that never was.
+    assert_eq!(
+        call_via(&a, name("testkit@gamma"), &TestRequest::Echo(vec![]), LONG_MS, true),
+        Err(WireError::NoConnection)
+    );
+    assert!(started.elapsed() < PROMPT);
+}
