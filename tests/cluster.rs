@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use wactor_e2e::binary::{Host, NatsServer};
 use wactor_e2e::proto::{Target, TestArgs, TestMessage, TestRequest, WireError, WireInfo, WirePid};
-use wactor_e2e::{dec, enc, guest};
+use wactor_e2e::{dec, enc, guest, repo_root};
 
 /// A generous bound for what must happen at once (or within a few
 /// heartbeats); far below the 30 s call timeouts the tests use.
@@ -53,7 +53,11 @@ fn start_cluster(beta_args: &[&str]) -> TestCluster {
 
 fn start_member(dir: &Path, nats: &NatsServer, name: &str, extra: &[&str]) -> Member {
     let url = nats.url();
-    let mut args = vec!["--nats", url.as_str(), "--node", name];
+    // One compile cache for every host of these tests: the testkit is
+    // compiled once, not once per host.
+    let cache = repo_root().join("target/test-cache/cluster");
+    let cache = cache.to_str().expect("a UTF-8 path");
+    let mut args = vec!["--nats", url.as_str(), "--node", name, "--cache-dir", cache];
     args.extend_from_slice(extra);
     let mut host = Host::start_with(dir, &args);
     let url = host.ready_url();
@@ -334,28 +338,6 @@ fn important_delivery_across_hosts() {
         Ok(b"ok".to_vec())
     );
 
-    // An important answer to a caller that gave up: `response-ignored`.
-    assert_eq!(
-        call_via(&a, name("testkit@beta"), &TestRequest::Hold, 300, false),
-        Err(WireError::Timeout)
-    );
-    let outcomes: Vec<Result<(), WireError>> =
-        ask(&b, "testkit", &TestRequest::AnswerHeldImportant(b"late".to_vec()));
-    assert_eq!(outcomes, vec![Err(WireError::ResponseIgnored)]);
-
-    // An important answer to a caller that waits: taken, and confirmed.
-    let a2 = a.clone();
-    let caller = std::thread::spawn(move || {
-        call_via(&a2, name("testkit@beta"), &TestRequest::Hold, LONG_MS, true)
-    });
-    let outcomes = wait_for("the held call on beta", PROMPT, || {
-        let o: Vec<Result<(), WireError>> =
-            ask(&b, "testkit", &TestRequest::AnswerHeldImportant(b"taken".to_vec()));
-        (!o.is_empty()).then_some(o)
-    });
-    assert_eq!(outcomes, vec![Ok(())]);
-    assert_eq!(caller.join().expect("caller"), Ok(b"taken".to_vec()));
-
     // set-important-delivery: a plain send becomes important and reports
     // what a plain one cannot.
     let _: () = ask(&a, "testkit", &TestRequest::SetImportant(true));
@@ -368,6 +350,115 @@ fn important_delivery_across_hosts() {
         },
     );
     assert_eq!(sent, Err(WireError::UnknownProcess));
+}
+
+/// How the handler on beta answers a held call.
+#[derive(Clone, Copy, PartialEq)]
+enum Answer {
+    Plain,
+    Important,
+}
+
+/// Alpha's testkit calls beta's testkit with `Hold` (important or not),
+/// waiting `timeout_ms`; once beta holds the call, or once the caller gave
+/// up (`answer_after_timeout`), beta answers it `how`. Returns what the
+/// caller got and what beta's answer reported (`None` for a plain answer,
+/// which reports nothing).
+fn held_call(
+    a: &str,
+    b: &str,
+    important_call: bool,
+    how: Answer,
+    timeout_ms: u32,
+    answer_after_timeout: bool,
+) -> (Result<Vec<u8>, WireError>, Option<Result<(), WireError>>) {
+    let a2 = a.to_string();
+    let caller = std::thread::spawn(move || {
+        call_via(&a2, name("testkit@beta"), &TestRequest::Hold, timeout_ms, important_call)
+    });
+    let caller = if answer_after_timeout {
+        Err(caller.join().expect("caller"))
+    } else {
+        Ok(caller)
+    };
+    let payload = b"answer".to_vec();
+    let outcome = wait_for("the held call on beta", PROMPT, || match how {
+        Answer::Plain => {
+            let n: u32 = ask(b, "testkit", &TestRequest::AnswerHeld(payload.clone()));
+            (n > 0).then(|| {
+                assert_eq!(n, 1);
+                None
+            })
+        }
+        Answer::Important => {
+            let o: Vec<Result<(), WireError>> =
+                ask(b, "testkit", &TestRequest::AnswerHeldImportant(payload.clone()));
+            (!o.is_empty()).then(|| {
+                assert_eq!(o.len(), 1);
+                Some(o[0].clone())
+            })
+        }
+    });
+    let got = match caller {
+        Err(got) => got,
+        Ok(caller) => caller.join().expect("caller"),
+    };
+    (got, outcome)
+}
+
+#[test]
+fn the_four_request_response_combinations() {
+    let c = start_cluster(&[]);
+    let (a, b) = (c.alpha.url.clone(), c.beta.url.clone());
+    let answer = Ok(b"answer".to_vec());
+
+    // Plain call, plain answer: it arrives, but neither side is told
+    // anything about the other's fate: an answer to a caller that gave up
+    // is lost without a word, and a request that cannot be delivered is
+    // lost too (the caller times out).
+    assert_eq!(held_call(&a, &b, false, Answer::Plain, LONG_MS, false), (answer.clone(), None));
+    assert_eq!(
+        held_call(&a, &b, false, Answer::Plain, 300, true),
+        (Err(WireError::Timeout), None)
+    );
+    assert_eq!(
+        call_via(&a, name("nobody@beta"), &TestRequest::Echo(vec![]), 300, false),
+        Err(WireError::Timeout)
+    );
+
+    // Plain call, important answer (RR-2PC): the handler learns whether the
+    // caller took the answer.
+    assert_eq!(
+        held_call(&a, &b, false, Answer::Important, LONG_MS, false),
+        (answer.clone(), Some(Ok(())))
+    );
+    assert_eq!(
+        held_call(&a, &b, false, Answer::Important, 300, true),
+        (Err(WireError::Timeout), Some(Err(WireError::ResponseIgnored)))
+    );
+
+    // Important call, plain answer: the caller learns at once that the
+    // request could not be delivered; a delivered one is answered as usual.
+    assert_eq!(
+        held_call(&a, &b, true, Answer::Plain, LONG_MS, false),
+        (answer.clone(), None)
+    );
+    let started = Instant::now();
+    assert_eq!(
+        call_via(&a, name("nobody@beta"), &TestRequest::Echo(vec![]), LONG_MS, true),
+        Err(WireError::UnknownProcess)
+    );
+    assert!(started.elapsed() < PROMPT);
+
+    // Important call, important answer (FR-2PC): both.
+    assert_eq!(
+        held_call(&a, &b, true, Answer::Important, LONG_MS, false),
+        (answer.clone(), Some(Ok(())))
+    );
+    assert_eq!(
+        held_call(&a, &b, true, Answer::Important, 300, true),
+        (Err(WireError::Timeout), Some(Err(WireError::ResponseIgnored)))
+    );
 }
 
 #[test]
