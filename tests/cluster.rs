@@ -528,3 +528,82 @@ fn a_host_that_dies_fails_its_callers_and_monitors_promptly() {
     );
     assert!(started.elapsed() < PROMPT);
 }
+
+#[test]
+fn important_sends_through_a_nats_restart_are_delivered_or_refused() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let mut c = start_cluster(&[]);
+    let (a, b) = (c.alpha.url.clone(), c.beta.url.clone());
+
+    // One important send after the other, each numbered, until told to stop.
+    let outcomes: Arc<Mutex<Vec<(u32, Result<(), WireError>)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (outcomes, stop, a) = (outcomes.clone(), stop.clone(), a.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u32;
+            while !stop.load(Ordering::SeqCst) {
+                let r: Result<(), WireError> = ask(
+                    &a,
+                    "testkit",
+                    &TestRequest::SendImportant {
+                        to: name("testkit@beta"),
+                        payload: enc(&TestMessage::Record(i.to_le_bytes().to_vec())),
+                    },
+                );
+                outcomes.lock().expect("outcomes").push((i, r));
+                i += 1;
+            }
+        })
+    };
+    let count = |pred: fn(&Result<(), WireError>) -> bool| {
+        outcomes.lock().expect("outcomes").iter().filter(|(_, r)| pred(r)).count()
+    };
+    let acked = |r: &Result<(), WireError>| r.is_ok();
+    let failed = |r: &Result<(), WireError>| r.is_err();
+
+    wait_for("20 acknowledged sends", PROMPT, || (count(acked) >= 20).then_some(()));
+    // NATS goes away long enough for the hosts to see each other down:
+    // sends in that time must fail.
+    let (ma, mb) = (c.alpha.host.mark(), c.beta.host.mark());
+    c.nats.kill();
+    c.alpha.host.expect_line_after(ma, &["NATS connection lost"]);
+    c.alpha.host.expect_line_after(ma, &["node down", "node=beta"]);
+    wait_for("a send refused during the outage", PROMPT, || (count(failed) >= 1).then_some(()));
+    c.nats.restart();
+    c.alpha.host.expect_line_after(ma, &["node up", "node=beta"]);
+    c.beta.host.expect_line_after(mb, &["node up", "node=alpha"]);
+    let before = count(acked);
+    wait_for("20 more acknowledged sends", PROMPT, || (count(acked) >= before + 20).then_some(()));
+    stop.store(true, Ordering::SeqCst);
+    sender.join().expect("sender");
+
+    let outcomes = outcomes.lock().expect("outcomes").clone();
+    let received: Vec<Vec<u8>> = ask(&b, "testkit", &TestRequest::Received);
+    let received: Vec<u32> = received
+        .iter()
+        .map(|p| u32::from_le_bytes(p.as_slice().try_into().expect("a number")))
+        .collect();
+    // Nothing arrives twice, nothing arrives that was not sent, and every
+    // acknowledged send arrived.
+    let mut unique = received.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), received.len(), "a message arrived twice");
+    assert!(received.iter().all(|i| (*i as usize) < outcomes.len()));
+    for (i, r) in &outcomes {
+        if r.is_ok() {
+            assert!(received.contains(i), "send {i} was acknowledged but never arrived");
+        }
+    }
+    let failures: Vec<&WireError> = outcomes.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
+    assert!(!failures.is_empty());
+    assert!(
+        failures
+            .iter()
+            .all(|e| matches!(e, WireError::NoConnection | WireError::Timeout)),
+        "{failures:?}"
+    );
+}

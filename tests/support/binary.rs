@@ -88,8 +88,20 @@ impl Host {
 
     /// Waits for a log line containing every one of `parts`.
     pub fn expect_line(&mut self, parts: &[&str]) -> String {
+        self.expect_line_after(0, parts)
+    }
+
+    /// How many log lines were read so far: a mark for
+    /// [`expect_line_after`](Host::expect_line_after).
+    pub fn mark(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Waits for a log line containing every one of `parts`, ignoring the
+    /// first `mark` lines read.
+    pub fn expect_line_after(&mut self, mark: usize, parts: &[&str]) -> String {
         let matches = |l: &str| parts.iter().all(|p| l.contains(p));
-        if let Some(l) = self.seen.iter().find(|l| matches(l)) {
+        if let Some(l) = self.seen.iter().skip(mark).find(|l| matches(l)) {
             return l.clone();
         }
         let deadline = Instant::now() + LOG_WAIT;
@@ -168,15 +180,26 @@ impl NatsServer {
     /// Starts `nats-server` and waits until it accepts connections.
     pub fn start() -> NatsServer {
         let port = free_port();
-        let child = Command::new(nats_server_bin())
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server (Debian package `nats-server`)");
-        let server = NatsServer { child, port };
+        let server = NatsServer {
+            child: spawn_nats(port),
+            port,
+        };
         server.wait_accepting();
         server
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port, after [`kill`](Self::kill),
+    /// and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_nats(self.port);
+        self.wait_accepting();
     }
 
     /// The server's URL.
@@ -221,6 +244,15 @@ impl Drop for NatsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn spawn_nats(port: u16) -> Child {
+    Command::new(nats_server_bin())
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nats-server (Debian package `nats-server`)")
 }
 
 /// `nats-server`, from `PATH` or where the Debian package puts it.
