@@ -228,6 +228,11 @@ fn messages_calls_and_monitors_cross_hosts() {
     let helper = helper.expect("helper registered");
     spawn_testkit(&a, "watcher");
     let monitor: u64 = ask(&a, "watcher", &TestRequest::Monitor(Target::Pid(helper.clone())));
+    // A link across hosts, from an actor that traps exits.
+    spawn_testkit(&a, "linker");
+    let _: () = ask(&a, "linker", &TestRequest::TrapExits(true));
+    let linked: Result<(), WireError> = ask(&a, "linker", &TestRequest::Link(helper.clone()));
+    assert_eq!(linked, Ok(()));
     let started = Instant::now();
     assert_eq!(
         call_via(&a, name("helper@beta"), &TestRequest::Stop("bye".into()), LONG_MS, false),
@@ -242,10 +247,60 @@ fn messages_calls_and_monitors_cross_hosts() {
         down,
         WireInfo::Down {
             monitor,
-            pid: helper,
+            pid: helper.clone(),
             reason: "bye".into()
         }
     );
+    let exit = wait_for("the exit of helper on alpha", PROMPT, || {
+        let infos: Vec<WireInfo> = ask(&a, "linker", &TestRequest::Infos);
+        infos.into_iter().next()
+    });
+    assert_eq!(
+        exit,
+        WireInfo::Exit {
+            pid: helper.clone(),
+            reason: "bye".into()
+        }
+    );
+    // A process that is gone cannot be linked to, nor monitored.
+    let linked: Result<(), WireError> = ask(&a, "linker", &TestRequest::Link(helper.clone()));
+    assert_eq!(linked, Err(WireError::UnknownProcess));
+    let late: u64 = ask(&a, "watcher", &TestRequest::Monitor(Target::Pid(helper.clone())));
+    let down = wait_for("the down of a monitor set too late", PROMPT, || {
+        let infos: Vec<WireInfo> = ask(&a, "watcher", &TestRequest::Infos);
+        infos.into_iter().nth(1)
+    });
+    assert_eq!(
+        down,
+        WireInfo::Down {
+            monitor: late,
+            pid: helper,
+            reason: "unknown-process".into()
+        }
+    );
+
+    // An async call across hosts: the answer comes as an info.
+    let r: Result<wactor_e2e::proto::WireRef, WireError> = ask(
+        &a,
+        "linker",
+        &TestRequest::CallAsync {
+            to: name("testkit@beta"),
+            payload: enc(&echo),
+            timeout_ms: Some(LONG_MS),
+        },
+    );
+    let r = r.expect("call-async across hosts");
+    let response = wait_for("the async answer on alpha", PROMPT, || {
+        let infos: Vec<WireInfo> = ask(&a, "linker", &TestRequest::Infos);
+        infos.into_iter().nth(1)
+    });
+    match response {
+        WireInfo::Response { r: got, result } => {
+            assert_eq!(got, r);
+            assert_eq!(dec::<Vec<u8>>(&result.expect("an answer")), b"hi");
+        }
+        other => panic!("expected a response, got {other:?}"),
+    }
 
     // A malformed frame is logged and dropped; the host stays up.
     c.nats.publish_raw("wactor.node.beta", b"\x01\xff\xff\xff garbage");
@@ -470,6 +525,12 @@ fn a_host_that_dies_fails_its_callers_and_monitors_promptly() {
 
     spawn_testkit(&a, "watcher");
     let monitor: u64 = ask(&a, "watcher", &TestRequest::Monitor(name("testkit@beta")));
+    // `linked` is linked to beta's testkit and does not trap exits: it
+    // ends with beta; `watcher` sees that too.
+    let linked = spawn_testkit(&a, "linked");
+    let r: Result<(), WireError> = ask(&a, "linked", &TestRequest::Link(beta_pid.clone()));
+    assert_eq!(r, Ok(()));
+    let linked_monitor: u64 = ask(&a, "watcher", &TestRequest::Monitor(Target::Pid(linked.clone())));
 
     // A call that beta will never answer, with a long timeout.
     let a2 = a.clone();
@@ -492,22 +553,28 @@ fn a_host_that_dies_fails_its_callers_and_monitors_promptly() {
     }
     assert!(took < PROMPT, "the caller waited {took:?}");
 
-    let down = wait_for("the down of beta's testkit on alpha", PROMPT, || {
+    let infos = wait_for("two downs on alpha", PROMPT, || {
         let infos: Vec<WireInfo> = ask(&a, "watcher", &TestRequest::Infos);
-        infos.into_iter().next()
+        (infos.len() >= 2).then_some(infos)
     });
-    match down {
-        WireInfo::Down {
-            monitor: m,
-            pid,
-            reason,
-        } => {
-            assert_eq!(m, monitor);
-            assert_eq!(pid.node, beta_pid.node);
-            assert!(reason.starts_with("node-down"), "{reason}");
-        }
-        other => panic!("expected a down, got {other:?}"),
-    }
+    let down_of = |m: u64| {
+        infos
+            .iter()
+            .find_map(|i| match i {
+                WireInfo::Down { monitor, pid, reason } if *monitor == m => Some((pid.clone(), reason.clone())),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no down for monitor {m} in {infos:?}"))
+    };
+    let (pid, reason) = down_of(monitor);
+    assert_eq!(pid.node, beta_pid.node);
+    assert!(reason.starts_with("node-down"), "{reason}");
+    let (pid, reason) = down_of(linked_monitor);
+    assert_eq!(pid, linked);
+    assert!(
+        reason.starts_with(&format!("linked <beta.{}.", beta_pid.id)) && reason.contains("node-down"),
+        "{reason}"
+    );
 
     // Beta is known down now: an important send fails at once.
     c.alpha.host.expect_line(&["node down", "node=beta"]);

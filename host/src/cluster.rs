@@ -15,11 +15,13 @@
 //! - **Messages and calls** keep their local meaning: a remote send is
 //!   queued and forgotten (it may be lost; see important delivery), a
 //!   remote call waits for its answer, which any host may send (deferred
-//!   answers, `send-response-error`), with the caller's timeout.
+//!   answers, `send-response-error`), with the caller's timeout. Monitors
+//!   and links work across nodes as they do on one.
 //! - **Node failure.** When a node goes down, every call waiting on it fails
 //!   at once with `terminated("node-down: ...")`, every important send
-//!   waiting for its acknowledgement with `no-connection`, and every monitor
-//!   of its processes fires with a reason starting with `node-down`.
+//!   waiting for its acknowledgement with `no-connection`, every monitor
+//!   of its processes fires and every link to them signals, with a reason
+//!   starting with `node-down`.
 //!
 //! Important delivery across hosts is in [`important`](crate::important).
 
@@ -38,6 +40,7 @@ use crate::frame::{Frame, FrameError, WireAddress};
 use crate::mailbox::{Envelope, Info};
 use crate::node::NodeInner;
 use crate::pid::{Address, Pid, Ref};
+use crate::process::Process;
 use crate::trace::{self, TraceId};
 use crate::transport::{self, Incoming, Transport};
 
@@ -409,6 +412,25 @@ impl NodeInner {
                         .remove_if(&(watcher.node.clone(), id), |_, (w, _)| *w == watcher);
                 }
             }
+            Frame::Link { from, to, ack } => {
+                let (from, to) = (Pid::from(&from), Pid::from(&to));
+                let linked = self
+                    .local_process(&to)
+                    .filter(|q| self.add_link(q, &from))
+                    .map(|_| ())
+                    .ok_or(DeliveryError::UnknownProcess);
+                self.ack(&from.node, ack, linked);
+            }
+            Frame::Unlink { from, to } => {
+                if let Some(q) = self.local_process(&Pid::from(&to)) {
+                    self.remove_link(&q, &Pid::from(&from));
+                }
+            }
+            Frame::Exit { from, to, reason } => {
+                if let Some(q) = self.local_process(&Pid::from(&to)) {
+                    self.exit_from(&q, &Pid::from(&from), &reason);
+                }
+            }
             Frame::Down {
                 id,
                 watcher,
@@ -514,6 +536,7 @@ impl NodeInner {
             }
         }
         cluster.watched.retain(|(n, _), _| &**n != node);
+        self.exit_links_to(node, why);
     }
 
     /// A call from a process of another node.
@@ -640,6 +663,67 @@ impl NodeInner {
             },
         );
         true
+    }
+
+    /// The live local process `pid`, if any.
+    fn local_process(&self, pid: &Pid) -> Option<Arc<Process>> {
+        self.check_local(pid).ok()?;
+        self.processes.get(&pid.id).map(|p| p.value().clone())
+    }
+
+    /// Links the local actor `me` and `to`, a process of another node, once
+    /// that node confirmed `to` is alive.
+    pub(crate) async fn link_remote(&self, me: &Process, to: &Pid) -> Result<(), DeliveryError> {
+        let cluster = self.cluster()?;
+        cluster.check_up(&to.node)?;
+        // Recorded first, so an exit that comes right after the
+        // confirmation finds the link.
+        self.add_link(me, to);
+        let (id, rx) = cluster.expect_ack(&to.node);
+        let frame = Frame::Link {
+            from: (&me.pid).into(),
+            to: to.into(),
+            ack: id,
+        };
+        let linked = match cluster.publish(&to.node, &frame) {
+            Ok(()) => cluster.wait_ack(id, rx).await,
+            Err(e) => {
+                cluster.cancel_ack(id);
+                Err(e)
+            }
+        };
+        if linked.is_err() {
+            self.remove_link(me, to);
+        }
+        linked
+    }
+
+    /// Removes a link between the local actor `me` and `to`, a process of
+    /// another node.
+    pub(crate) fn unlink_remote(&self, me: &Process, to: &Pid) {
+        self.remove_link(me, to);
+        if let Ok(c) = self.cluster() {
+            let frame = Frame::Unlink {
+                from: (&me.pid).into(),
+                to: to.into(),
+            };
+            let _ = c.publish(&to.node, &frame);
+        }
+    }
+
+    /// Tells `partner`, on another node, that its linked partner `from`
+    /// ended.
+    pub(crate) fn send_exit_remote(&self, from: &Pid, partner: &Pid, reason: &str) {
+        if let Ok(c) = self.cluster() {
+            let frame = Frame::Exit {
+                from: from.into(),
+                to: partner.into(),
+                reason: reason.to_string(),
+            };
+            if let Err(e) = c.publish(&partner.node, &frame) {
+                tracing::debug!(%partner, error = %e, "cannot tell a linked process on another node");
+            }
+        }
     }
 
     /// Puts a `down` info in a local watcher's system lane.

@@ -283,6 +283,32 @@ pub enum Frame {
         /// Its exit reason.
         reason: String,
     },
+    /// Link `from` and `to` (on the receiving node); acknowledged with
+    /// `unknown-process` if `to` is not alive.
+    Link {
+        /// The process on the sending node.
+        from: WirePid,
+        /// The process on the receiving node.
+        to: WirePid,
+        /// The acknowledgement id.
+        ack: u64,
+    },
+    /// Remove the link between `from` and `to`.
+    Unlink {
+        /// The process on the sending node.
+        from: WirePid,
+        /// The process on the receiving node.
+        to: WirePid,
+    },
+    /// `from`, linked to `to` (on the receiving node), ended.
+    Exit {
+        /// The process that ended.
+        from: WirePid,
+        /// Its partner.
+        to: WirePid,
+        /// Its exit reason.
+        reason: String,
+    },
 }
 
 /// Encodes a frame: the version byte, then the postcard body.
@@ -366,6 +392,16 @@ mod tests {
                 watcher: pid("a", 1),
                 pid: pid("b", 2),
                 reason: "normal".into(),
+            },
+            Frame::Link {
+                from: pid("a", 1),
+                to: pid("b", 2),
+                ack: 4,
+            },
+            Frame::Exit {
+                from: pid("b", 2),
+                to: pid("a", 1),
+                reason: "node-down".into(),
             },
         ]
     }

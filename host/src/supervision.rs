@@ -21,7 +21,9 @@
 //!
 //! A monitor of a process of another node works the same way through the
 //! cluster; when that node goes down, the `down` comes with a reason that
-//! starts with `node-down`. Links do not cross nodes yet.
+//! starts with `node-down`. Links cross nodes too: a node going down ends (or, for
+//! an actor that traps exits, notifies) every actor linked to one of its
+//! processes, with a `node-down` reason.
 //!
 //! Links and monitors fire only when an actor finally ends: a restarted
 //! actor is the same process, still there for whoever watches it.
@@ -282,15 +284,62 @@ impl NodeInner {
             }
         }
         for partner in links {
+            if partner.node != self.node_name {
+                self.send_exit_remote(&p.pid, &partner, reason);
+                continue;
+            }
             let Some(q) = self.live(&partner) else { continue };
-            q.sup.inner.lock().links.remove(&p.pid);
-            if q.sup.trap_exits.load(Ordering::SeqCst) {
-                q.mailbox.push_system(Envelope::Info(Info::Exit {
-                    pid: p.pid.clone(),
-                    reason: reason.to_string(),
-                }));
-            } else if reason != "normal" {
-                q.exit_signal(&format!("linked {} ended: {reason}", p.pid));
+            self.exit_from(&q, &p.pid, reason);
+        }
+    }
+
+    /// Tells `q` that its linked partner `from` ended with `reason`: an
+    /// `exit` info if `q` traps exits, else the end of `q` unless the
+    /// reason is `normal`.
+    pub(crate) fn exit_from(&self, q: &Process, from: &Pid, reason: &str) {
+        q.sup.inner.lock().links.remove(from);
+        if q.sup.trap_exits.load(Ordering::SeqCst) {
+            q.mailbox.push_system(Envelope::Info(Info::Exit {
+                pid: from.clone(),
+                reason: reason.to_string(),
+            }));
+        } else if reason != "normal" {
+            q.exit_signal(&format!("linked {from} ended: {reason}"));
+        }
+    }
+
+    /// Records a link of `p` to `partner` (a process of another node);
+    /// false if `p` has ended.
+    pub(crate) fn add_link(&self, p: &Process, partner: &Pid) -> bool {
+        let mut b = p.sup.inner.lock();
+        if !b.open {
+            return false;
+        }
+        b.links.insert(partner.clone());
+        true
+    }
+
+    /// Forgets a link of `p` to `partner`.
+    pub(crate) fn remove_link(&self, p: &Process, partner: &Pid) {
+        p.sup.inner.lock().links.remove(partner);
+    }
+
+    /// Signals every local process linked to a process of `node` (which is
+    /// down) with `why`.
+    pub(crate) fn exit_links_to(&self, node: &str, why: &str) {
+        let live: Vec<Arc<Process>> = self.processes.iter().map(|e| e.value().clone()).collect();
+        for q in live {
+            let partners: Vec<Pid> = q
+                .sup
+                .inner
+                .lock()
+                .links
+                .iter()
+                .filter(|l| &*l.node == node)
+                .cloned()
+                .collect();
+            for partner in partners {
+                self.exit_from(&q, &partner, why);
             }
         }
     }
