@@ -89,7 +89,13 @@ fn ask<T: DeserializeOwned>(url: &str, name: &str, req: &TestRequest) -> T {
 }
 
 /// A testkit's call to `to`, decoding the callee's answer as a `Vec<u8>`.
-fn call_via(url: &str, to: Target, req: &TestRequest, timeout_ms: u32, important: bool) -> Result<Vec<u8>, WireError> {
+fn call_via(
+    url: &str,
+    to: Target,
+    req: &TestRequest,
+    timeout_ms: u32,
+    important: bool,
+) -> Result<Vec<u8>, WireError> {
     let payload = enc(req);
     let r: Result<Vec<u8>, WireError> = if important {
         ask(
@@ -158,7 +164,10 @@ fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) ->
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -172,7 +181,10 @@ fn messages_calls_and_monitors_cross_hosts() {
 
     // Calls by name and by pid.
     let echo = TestRequest::Echo(b"hi".to_vec());
-    assert_eq!(call_via(&a, name("testkit@beta"), &echo, LONG_MS, false), Ok(b"hi".to_vec()));
+    assert_eq!(
+        call_via(&a, name("testkit@beta"), &echo, LONG_MS, false),
+        Ok(b"hi".to_vec())
+    );
     assert_eq!(
         call_via(&a, Target::Pid(beta_pid.clone()), &echo, LONG_MS, false),
         Ok(b"hi".to_vec())
@@ -182,7 +194,10 @@ fn messages_calls_and_monitors_cross_hosts() {
     assert_eq!(dec::<Vec<u8>>(&raw), b"hi");
 
     // Sends by name and by pid arrive, in order.
-    for (to, text) in [(name("testkit@beta"), "one"), (Target::Pid(beta_pid.clone()), "two")] {
+    for (to, text) in [
+        (name("testkit@beta"), "one"),
+        (Target::Pid(beta_pid.clone()), "two"),
+    ] {
         let sent: Result<(), WireError> = ask(
             &a,
             "testkit",
@@ -235,7 +250,13 @@ fn messages_calls_and_monitors_cross_hosts() {
     assert_eq!(linked, Ok(()));
     let started = Instant::now();
     assert_eq!(
-        call_via(&a, name("helper@beta"), &TestRequest::Stop("bye".into()), LONG_MS, false),
+        call_via(
+            &a,
+            name("helper@beta"),
+            &TestRequest::Stop("bye".into()),
+            LONG_MS,
+            false
+        ),
         Err(WireError::Terminated("bye".into()))
     );
     assert!(started.elapsed() < PROMPT);
@@ -303,11 +324,17 @@ fn messages_calls_and_monitors_cross_hosts() {
     }
 
     // A malformed frame is logged and dropped; the host stays up.
-    c.nats.publish_raw("wactor.node.beta", b"\x01\xff\xff\xff garbage");
+    c.nats
+        .publish_raw("wactor.node.beta", b"\x01\xff\xff\xff garbage");
     c.nats.publish_raw("wactor.node.beta", b"\x09 from the future");
     c.beta.host.expect_line(&["dropped a bad frame", "malformed"]);
-    c.beta.host.expect_line(&["dropped a bad frame", "unknown wire version 9"]);
-    assert_eq!(call_via(&a, name("testkit@beta"), &echo, LONG_MS, false), Ok(b"hi".to_vec()));
+    c.beta
+        .host
+        .expect_line(&["dropped a bad frame", "unknown wire version 9"]);
+    assert_eq!(
+        call_via(&a, name("testkit@beta"), &echo, LONG_MS, false),
+        Ok(b"hi".to_vec())
+    );
 }
 
 #[test]
@@ -333,7 +360,10 @@ fn important_delivery_across_hosts() {
     assert_eq!(got, vec![b"sure".to_vec()]);
 
     // No such process on the other host.
-    assert_eq!(send_important(name("nobody@beta"), "x"), Err(WireError::UnknownProcess));
+    assert_eq!(
+        send_important(name("nobody@beta"), "x"),
+        Err(WireError::UnknownProcess)
+    );
 
     // A full mailbox on the other host: `blocked` waits in a call, and two
     // messages fill its mailbox.
@@ -359,7 +389,10 @@ fn important_delivery_across_hosts() {
             .expect("send filler");
         assert_eq!(filler.status(), 202);
     }
-    assert_eq!(send_important(name("blocked@beta"), "x"), Err(WireError::MailboxFull));
+    assert_eq!(
+        send_important(name("blocked@beta"), "x"),
+        Err(WireError::MailboxFull)
+    );
     // A plain send cannot tell: it was sent.
     let plain: Result<(), WireError> = ask(
         &a,
@@ -380,7 +413,13 @@ fn important_delivery_across_hosts() {
     );
     assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
     assert_eq!(
-        call_via(&a, name("blocked@beta"), &TestRequest::Echo(vec![]), LONG_MS, true),
+        call_via(
+            &a,
+            name("blocked@beta"),
+            &TestRequest::Echo(vec![]),
+            LONG_MS,
+            true
+        ),
         Err(WireError::MailboxFull)
     );
     assert_eq!(
@@ -389,7 +428,13 @@ fn important_delivery_across_hosts() {
     );
     // A delivered important call waits for its answer as a plain one does.
     assert_eq!(
-        call_via(&a, name("testkit@beta"), &TestRequest::Echo(b"ok".to_vec()), LONG_MS, true),
+        call_via(
+            &a,
+            name("testkit@beta"),
+            &TestRequest::Echo(b"ok".to_vec()),
+            LONG_MS,
+            true
+        ),
         Ok(b"ok".to_vec())
     );
 
@@ -406,6 +451,12 @@ fn important_delivery_across_hosts() {
     );
     assert_eq!(sent, Err(WireError::UnknownProcess));
 }
+
+/// What a caller got.
+type CallOutcome = Result<Vec<u8>, WireError>;
+
+/// What a send (or an important answer) reported.
+type Sent = Result<(), WireError>;
 
 /// How the handler on beta answers a held call.
 #[derive(Clone, Copy, PartialEq)]
@@ -426,10 +477,16 @@ fn held_call(
     how: Answer,
     timeout_ms: u32,
     answer_after_timeout: bool,
-) -> (Result<Vec<u8>, WireError>, Option<Result<(), WireError>>) {
+) -> (CallOutcome, Option<Sent>) {
     let a2 = a.to_string();
     let caller = std::thread::spawn(move || {
-        call_via(&a2, name("testkit@beta"), &TestRequest::Hold, timeout_ms, important_call)
+        call_via(
+            &a2,
+            name("testkit@beta"),
+            &TestRequest::Hold,
+            timeout_ms,
+            important_call,
+        )
     });
     let caller = if answer_after_timeout {
         Err(caller.join().expect("caller"))
@@ -471,7 +528,10 @@ fn the_four_request_response_combinations() {
     // anything about the other's fate: an answer to a caller that gave up
     // is lost without a word, and a request that cannot be delivered is
     // lost too (the caller times out).
-    assert_eq!(held_call(&a, &b, false, Answer::Plain, LONG_MS, false), (answer.clone(), None));
+    assert_eq!(
+        held_call(&a, &b, false, Answer::Plain, LONG_MS, false),
+        (answer.clone(), None)
+    );
     assert_eq!(
         held_call(&a, &b, false, Answer::Plain, 300, true),
         (Err(WireError::Timeout), None)
@@ -536,7 +596,13 @@ fn a_host_that_dies_fails_its_callers_and_monitors_promptly() {
     let a2 = a.clone();
     let caller = std::thread::spawn(move || {
         let started = Instant::now();
-        let r = call_via(&a2, name("testkit@beta"), &TestRequest::NeverAnswer, LONG_MS, false);
+        let r = call_via(
+            &a2,
+            name("testkit@beta"),
+            &TestRequest::NeverAnswer,
+            LONG_MS,
+            false,
+        );
         (r, started.elapsed())
     });
     wait_for("alpha's testkit to wait in its call", PROMPT, || {
@@ -561,7 +627,9 @@ fn a_host_that_dies_fails_its_callers_and_monitors_promptly() {
         infos
             .iter()
             .find_map(|i| match i {
-                WireInfo::Down { monitor, pid, reason } if *monitor == m => Some((pid.clone(), reason.clone())),
+                WireInfo::Down { monitor, pid, reason } if *monitor == m => {
+                    Some((pid.clone(), reason.clone()))
+                }
                 _ => None,
             })
             .unwrap_or_else(|| panic!("no down for monitor {m} in {infos:?}"))
@@ -590,7 +658,13 @@ fn a_host_that_dies_fails_its_callers_and_monitors_promptly() {
     assert_eq!(sent, Err(WireError::NoConnection));
     // So does a call to a node that never was.
     assert_eq!(
-        call_via(&a, name("testkit@gamma"), &TestRequest::Echo(vec![]), LONG_MS, true),
+        call_via(
+            &a,
+            name("testkit@gamma"),
+            &TestRequest::Echo(vec![]),
+            LONG_MS,
+            true
+        ),
         Err(WireError::NoConnection)
     );
     assert!(started.elapsed() < PROMPT);
@@ -605,7 +679,7 @@ fn important_sends_through_a_nats_restart_are_delivered_or_refused() {
     let (a, b) = (c.alpha.url.clone(), c.beta.url.clone());
 
     // One important send after the other, each numbered, until told to stop.
-    let outcomes: Arc<Mutex<Vec<(u32, Result<(), WireError>)>>> = Arc::default();
+    let outcomes: Arc<Mutex<Vec<(u32, Sent)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let sender = {
         let (outcomes, stop, a) = (outcomes.clone(), stop.clone(), a.clone());
@@ -626,24 +700,35 @@ fn important_sends_through_a_nats_restart_are_delivered_or_refused() {
         })
     };
     let count = |pred: fn(&Result<(), WireError>) -> bool| {
-        outcomes.lock().expect("outcomes").iter().filter(|(_, r)| pred(r)).count()
+        outcomes
+            .lock()
+            .expect("outcomes")
+            .iter()
+            .filter(|(_, r)| pred(r))
+            .count()
     };
     let acked = |r: &Result<(), WireError>| r.is_ok();
     let failed = |r: &Result<(), WireError>| r.is_err();
 
-    wait_for("20 acknowledged sends", PROMPT, || (count(acked) >= 20).then_some(()));
+    wait_for("20 acknowledged sends", PROMPT, || {
+        (count(acked) >= 20).then_some(())
+    });
     // NATS goes away long enough for the hosts to see each other down:
     // sends in that time must fail.
     let (ma, mb) = (c.alpha.host.mark(), c.beta.host.mark());
     c.nats.kill();
     c.alpha.host.expect_line_after(ma, &["NATS connection lost"]);
     c.alpha.host.expect_line_after(ma, &["node down", "node=beta"]);
-    wait_for("a send refused during the outage", PROMPT, || (count(failed) >= 1).then_some(()));
+    wait_for("a send refused during the outage", PROMPT, || {
+        (count(failed) >= 1).then_some(())
+    });
     c.nats.restart();
     c.alpha.host.expect_line_after(ma, &["node up", "node=beta"]);
     c.beta.host.expect_line_after(mb, &["node up", "node=alpha"]);
     let before = count(acked);
-    wait_for("20 more acknowledged sends", PROMPT, || (count(acked) >= before + 20).then_some(()));
+    wait_for("20 more acknowledged sends", PROMPT, || {
+        (count(acked) >= before + 20).then_some(())
+    });
     stop.store(true, Ordering::SeqCst);
     sender.join().expect("sender");
 
@@ -662,7 +747,10 @@ fn important_sends_through_a_nats_restart_are_delivered_or_refused() {
     assert!(received.iter().all(|i| (*i as usize) < outcomes.len()));
     for (i, r) in &outcomes {
         if r.is_ok() {
-            assert!(received.contains(i), "send {i} was acknowledged but never arrived");
+            assert!(
+                received.contains(i),
+                "send {i} was acknowledged but never arrived"
+            );
         }
     }
     let failures: Vec<&WireError> = outcomes.iter().filter_map(|(_, r)| r.as_ref().err()).collect();

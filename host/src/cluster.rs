@@ -224,7 +224,10 @@ pub(crate) async fn join(node: &Arc<NodeInner>, config: ClusterConfig) -> Result
 
 /// Publishes this node's heartbeat and expires silent peers, every period.
 async fn heartbeat(node: Weak<NodeInner>) {
-    let period = match node.upgrade().and_then(|n| n.cluster.get().map(|c| c.config.heartbeat)) {
+    let period = match node
+        .upgrade()
+        .and_then(|n| n.cluster.get().map(|c| c.config.heartbeat))
+    {
         Some(p) => p,
         None => return,
     };
@@ -381,7 +384,9 @@ impl NodeInner {
                 let from = Pid::from(&from);
                 let to = Address::from(&to);
                 let r = Ref::from(r);
-                trace::sync_scope(trace_of(trace), || self.inbound_call(from, &to, r, payload, important));
+                trace::sync_scope(trace_of(trace), || {
+                    self.inbound_call(from, &to, r, payload, important)
+                });
             }
             Frame::Response {
                 caller,
@@ -556,7 +561,9 @@ impl NodeInner {
             }
             // A plain request that cannot be delivered is lost, as a plain
             // message is: the caller times out (see important delivery).
-            Err(e) => tracing::debug!(caller = %from, error = %e, "a request from another node was not delivered"),
+            Err(e) => {
+                tracing::debug!(caller = %from, error = %e, "a request from another node was not delivered")
+            }
         }
     }
 

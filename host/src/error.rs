@@ -175,7 +175,9 @@ pub enum ClusterError {
         reason: String,
     },
     /// The node name cannot be used on the wire.
-    #[error("`{0}` cannot name a node in a cluster: use 1 to 128 characters without `.`, `*`, `>`, `@` or spaces")]
+    #[error(
+        "`{0}` cannot name a node in a cluster: use 1 to 128 characters without `.`, `*`, `>`, `@` or spaces"
+    )]
     BadNodeName(String),
     /// The node is already in a cluster.
     #[error("the node has already joined its cluster")]

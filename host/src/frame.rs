@@ -440,7 +440,10 @@ mod tests {
         }
         // A body that stops inside the payload says so.
         let bytes = encode(&samples()[2]).unwrap();
-        assert_eq!(decode(&bytes[..bytes.len() - 10], 1 << 20), Err(FrameError::Truncated));
+        assert_eq!(
+            decode(&bytes[..bytes.len() - 10], 1 << 20),
+            Err(FrameError::Truncated)
+        );
     }
 
     #[test]

@@ -32,7 +32,12 @@ use crate::pid::{Address, Pid, Ref};
 impl NodeInner {
     /// Sends a message and, across hosts, waits until it is in the
     /// recipient's mailbox.
-    pub(crate) async fn send_important(&self, from: &Pid, to: &Address, payload: Vec<u8>) -> Result<(), DeliveryError> {
+    pub(crate) async fn send_important(
+        &self,
+        from: &Pid,
+        to: &Address,
+        payload: Vec<u8>,
+    ) -> Result<(), DeliveryError> {
         let Some(node) = self.remote_node(to) else {
             let r = self.send(from, to, payload);
             self.metrics.important(&r);

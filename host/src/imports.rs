@@ -50,7 +50,14 @@ impl Host for ActorData {
         let (to, important) = (to.into(), self.important);
         let r = self
             .node
-            .call_with(&self.me.pid, Some(&self.me), &to, request, ms(timeout_ms), important)
+            .call_with(
+                &self.me.pid,
+                Some(&self.me),
+                &to,
+                request,
+                ms(timeout_ms),
+                important,
+            )
             .await;
         delivered(r)
     }

@@ -147,7 +147,11 @@ impl Transport {
         });
         // The limit of this host, or of the NATS server, whichever is lower.
         let server_max = client.server_info().max_payload;
-        let max_frame = if server_max == 0 { max_frame } else { max_frame.min(server_max) };
+        let max_frame = if server_max == 0 {
+            max_frame
+        } else {
+            max_frame.min(server_max)
+        };
         Ok((
             Transport {
                 out,

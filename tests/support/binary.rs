@@ -224,7 +224,11 @@ impl NatsServer {
         use std::io::{Read as _, Write as _};
         let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to nats");
         conn.set_read_timeout(Some(LOG_WAIT)).expect("timeout");
-        let mut msg = format!("CONNECT {{\"verbose\":false}}\r\nPUB {subject} {}\r\n", bytes.len()).into_bytes();
+        let mut msg = format!(
+            "CONNECT {{\"verbose\":false}}\r\nPUB {subject} {}\r\n",
+            bytes.len()
+        )
+        .into_bytes();
         msg.extend_from_slice(bytes);
         msg.extend_from_slice(b"\r\nPING\r\n");
         conn.write_all(&msg).expect("publish");
@@ -233,7 +237,11 @@ impl NatsServer {
         let mut buf = [0u8; 512];
         while !String::from_utf8_lossy(&seen).contains("PONG") {
             let n = conn.read(&mut buf).expect("read from nats");
-            assert!(n > 0, "nats closed the connection: {}", String::from_utf8_lossy(&seen));
+            assert!(
+                n > 0,
+                "nats closed the connection: {}",
+                String::from_utf8_lossy(&seen)
+            );
             seen.extend_from_slice(&buf[..n]);
         }
     }
