@@ -36,10 +36,10 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{ClusterError, DeliveryError};
-use crate::frame::{Frame, FrameError, WireAddress};
+use crate::frame::{Frame, FrameError, WireAddress, WireError, WirePid, WireRef};
 use crate::mailbox::{Envelope, Info};
 use crate::node::NodeInner;
-use crate::pid::{Address, Pid, Ref};
+use crate::pid::{Address, Pid, Ref, RefId};
 use crate::process::Process;
 use crate::trace::{self, TraceId};
 use crate::transport::{self, Incoming, Transport};
@@ -744,6 +744,96 @@ impl NodeInner {
                 pid,
                 reason,
             }));
+        }
+    }
+}
+
+// The wire forms of the library's types (see `frame`).
+
+impl From<&Pid> for WirePid {
+    fn from(p: &Pid) -> Self {
+        WirePid {
+            node: p.node.to_string(),
+            id: p.id,
+            creation: p.creation,
+        }
+    }
+}
+
+impl From<&WirePid> for Pid {
+    fn from(p: &WirePid) -> Self {
+        Pid {
+            node: p.node.as_str().into(),
+            id: p.id,
+            creation: p.creation,
+        }
+    }
+}
+
+impl From<&Ref> for WireRef {
+    fn from(r: &Ref) -> Self {
+        WireRef {
+            id: r.id.0,
+            deadline_ms: r.deadline_ms,
+        }
+    }
+}
+
+impl From<WireRef> for Ref {
+    fn from(r: WireRef) -> Self {
+        Ref {
+            id: RefId(r.id),
+            deadline_ms: r.deadline_ms,
+        }
+    }
+}
+
+impl From<&Address> for WireAddress {
+    fn from(a: &Address) -> Self {
+        match a {
+            Address::Pid(p) => WireAddress::Pid(p.into()),
+            Address::Name(n) => WireAddress::Name(n.clone()),
+        }
+    }
+}
+
+impl From<&WireAddress> for Address {
+    fn from(a: &WireAddress) -> Self {
+        match a {
+            WireAddress::Pid(p) => Address::Pid(p.into()),
+            WireAddress::Name(n) => Address::Name(n.clone()),
+        }
+    }
+}
+
+impl From<&DeliveryError> for WireError {
+    fn from(e: &DeliveryError) -> Self {
+        match e {
+            DeliveryError::UnknownProcess => WireError::UnknownProcess,
+            DeliveryError::MailboxFull => WireError::MailboxFull,
+            DeliveryError::Timeout => WireError::Timeout,
+            DeliveryError::NoConnection => WireError::NoConnection,
+            DeliveryError::ResponseIgnored => WireError::ResponseIgnored,
+            DeliveryError::Terminated(r) => WireError::Terminated(r.clone()),
+            DeliveryError::Remote(r) => WireError::Remote(r.clone()),
+            DeliveryError::NotAllowed(r) => WireError::NotAllowed(r.clone()),
+            DeliveryError::PayloadTooLarge(n) => WireError::PayloadTooLarge(*n),
+        }
+    }
+}
+
+impl From<WireError> for DeliveryError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::UnknownProcess => DeliveryError::UnknownProcess,
+            WireError::MailboxFull => DeliveryError::MailboxFull,
+            WireError::Timeout => DeliveryError::Timeout,
+            WireError::NoConnection => DeliveryError::NoConnection,
+            WireError::ResponseIgnored => DeliveryError::ResponseIgnored,
+            WireError::Terminated(r) => DeliveryError::Terminated(r),
+            WireError::Remote(r) => DeliveryError::Remote(r),
+            WireError::NotAllowed(r) => DeliveryError::NotAllowed(r),
+            WireError::PayloadTooLarge(n) => DeliveryError::PayloadTooLarge(n),
         }
     }
 }

@@ -13,12 +13,11 @@
 //!
 //! The types here are the wire forms of the library's pids, refs, addresses
 //! and delivery errors; they are kept apart from the library types so that
-//! the library can change without changing the wire.
+//! the library can change without changing the wire (the conversions are in
+//! `cluster.rs`). This file uses nothing else of the crate,
+//! so that the fuzz target (`fuzz/`) builds it on its own.
 
 use serde::{Deserialize, Serialize};
-
-use crate::error::DeliveryError;
-use crate::pid::{Address, Pid, Ref, RefId};
 
 /// The version byte every frame starts with.
 pub const WIRE_VERSION: u8 = 1;
@@ -63,26 +62,6 @@ pub struct WirePid {
     pub creation: u64,
 }
 
-impl From<&Pid> for WirePid {
-    fn from(p: &Pid) -> Self {
-        WirePid {
-            node: p.node.to_string(),
-            id: p.id,
-            creation: p.creation,
-        }
-    }
-}
-
-impl From<&WirePid> for Pid {
-    fn from(p: &WirePid) -> Self {
-        Pid {
-            node: p.node.as_str().into(),
-            id: p.id,
-            creation: p.creation,
-        }
-    }
-}
-
 /// A ref on the wire.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WireRef {
@@ -92,24 +71,6 @@ pub struct WireRef {
     pub deadline_ms: u64,
 }
 
-impl From<&Ref> for WireRef {
-    fn from(r: &Ref) -> Self {
-        WireRef {
-            id: r.id.0,
-            deadline_ms: r.deadline_ms,
-        }
-    }
-}
-
-impl From<WireRef> for Ref {
-    fn from(r: WireRef) -> Self {
-        Ref {
-            id: RefId(r.id),
-            deadline_ms: r.deadline_ms,
-        }
-    }
-}
-
 /// An address on the wire.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum WireAddress {
@@ -117,24 +78,6 @@ pub enum WireAddress {
     Pid(WirePid),
     /// A name registered on the receiving node.
     Name(String),
-}
-
-impl From<&Address> for WireAddress {
-    fn from(a: &Address) -> Self {
-        match a {
-            Address::Pid(p) => WireAddress::Pid(p.into()),
-            Address::Name(n) => WireAddress::Name(n.clone()),
-        }
-    }
-}
-
-impl From<&WireAddress> for Address {
-    fn from(a: &WireAddress) -> Self {
-        match a {
-            WireAddress::Pid(p) => Address::Pid(p.into()),
-            WireAddress::Name(n) => Address::Name(n.clone()),
-        }
-    }
 }
 
 /// A delivery error on the wire.
@@ -158,38 +101,6 @@ pub enum WireError {
     NotAllowed(String),
     /// `payload-too-large(limit)`.
     PayloadTooLarge(u32),
-}
-
-impl From<&DeliveryError> for WireError {
-    fn from(e: &DeliveryError) -> Self {
-        match e {
-            DeliveryError::UnknownProcess => WireError::UnknownProcess,
-            DeliveryError::MailboxFull => WireError::MailboxFull,
-            DeliveryError::Timeout => WireError::Timeout,
-            DeliveryError::NoConnection => WireError::NoConnection,
-            DeliveryError::ResponseIgnored => WireError::ResponseIgnored,
-            DeliveryError::Terminated(r) => WireError::Terminated(r.clone()),
-            DeliveryError::Remote(r) => WireError::Remote(r.clone()),
-            DeliveryError::NotAllowed(r) => WireError::NotAllowed(r.clone()),
-            DeliveryError::PayloadTooLarge(n) => WireError::PayloadTooLarge(*n),
-        }
-    }
-}
-
-impl From<WireError> for DeliveryError {
-    fn from(e: WireError) -> Self {
-        match e {
-            WireError::UnknownProcess => DeliveryError::UnknownProcess,
-            WireError::MailboxFull => DeliveryError::MailboxFull,
-            WireError::Timeout => DeliveryError::Timeout,
-            WireError::NoConnection => DeliveryError::NoConnection,
-            WireError::ResponseIgnored => DeliveryError::ResponseIgnored,
-            WireError::Terminated(r) => DeliveryError::Terminated(r),
-            WireError::Remote(r) => DeliveryError::Remote(r),
-            WireError::NotAllowed(r) => DeliveryError::NotAllowed(r),
-            WireError::PayloadTooLarge(n) => DeliveryError::PayloadTooLarge(n),
-        }
-    }
 }
 
 /// A call's outcome on the wire.
