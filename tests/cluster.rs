@@ -35,20 +35,35 @@ struct TestCluster {
 }
 
 fn start_cluster(beta_args: &[&str]) -> TestCluster {
-    let nats = NatsServer::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(guest("testkit"), dir.path().join("testkit.wasm")).expect("copy testkit");
-    let alpha = start_member(dir.path(), &nats, "alpha", &[]);
-    let mut beta = start_member(dir.path(), &nats, "beta", beta_args);
-    let mut alpha = alpha;
-    alpha.host.expect_line(&["node up", "node=beta"]);
-    beta.host.expect_line(&["node up", "node=alpha"]);
+    let (nats, mut members, dir) = start_hosts("testkit", &[("alpha", &[]), ("beta", beta_args)]);
+    let beta = members.pop().expect("beta");
+    let alpha = members.pop().expect("alpha");
     TestCluster {
         alpha,
         beta,
         nats,
         _dir: dir,
     }
+}
+
+/// A NATS server and one host per `(name, extra arguments)`, each serving
+/// the guest `actor`, once every host sees every other one.
+fn start_hosts(actor: &str, hosts: &[(&str, &[&str])]) -> (NatsServer, Vec<Member>, tempfile::TempDir) {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(guest(actor), dir.path().join(format!("{actor}.wasm"))).expect("copy the actor");
+    let mut members: Vec<Member> = hosts
+        .iter()
+        .map(|(name, args)| start_member(dir.path(), &nats, name, args))
+        .collect();
+    for (i, m) in members.iter_mut().enumerate() {
+        for (j, (other, _)) in hosts.iter().enumerate() {
+            if i != j {
+                m.host.expect_line(&["node up", &format!("node={other}")]);
+            }
+        }
+    }
+    (nats, members, dir)
 }
 
 fn start_member(dir: &Path, nats: &NatsServer, name: &str, extra: &[&str]) -> Member {
@@ -761,4 +776,138 @@ fn important_sends_through_a_nats_restart_are_delivered_or_refused() {
             .all(|e| matches!(e, WireError::NoConnection | WireError::Timeout)),
         "{failures:?}"
     );
+}
+
+/// The `payments` example's protocol, as the test sees it (same shape, so
+/// the same postcard encoding).
+mod payments {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+    pub enum PayRequest {
+        Pay {
+            id: u64,
+            amount: u64,
+            participants: Vec<String>,
+        },
+        Prepare {
+            id: u64,
+            amount: u64,
+        },
+        PreCommit {
+            id: u64,
+        },
+        Commit {
+            id: u64,
+        },
+        Abort {
+            id: u64,
+        },
+        Hold(bool),
+        Status(u64),
+        Balance,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Stage {
+        Prepared,
+        PreCommitted,
+        Committed,
+        Aborted,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+    pub enum Outcome {
+        Committed,
+        Aborted {
+            phase: String,
+            participant: String,
+            reason: String,
+        },
+        Incomplete {
+            participant: String,
+            reason: String,
+        },
+    }
+
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+    pub enum PayReply {
+        Outcome(Outcome),
+        Vote(bool),
+        Ack,
+        Status(Option<Stage>),
+        Balance(u64),
+    }
+}
+
+#[test]
+fn payments_commit_in_three_phases_and_abort_cleanly_when_a_host_dies() {
+    use payments::{Outcome, PayReply, PayRequest, Stage};
+
+    let (_nats, mut hosts, _dir) = start_hosts("payments", &[("alpha", &[]), ("beta", &[]), ("gamma", &[])]);
+    let urls: Vec<String> = hosts.iter().map(|m| m.url.clone()).collect();
+    let (alpha, beta, gamma) = (&urls[0], &urls[1], &urls[2]);
+    let pay = |url: &str, req: &PayRequest| -> PayReply {
+        dec(&http_call(url, "payments", enc(req)).unwrap_or_else(|e| panic!("{req:?}: {e}")))
+    };
+    let participants = vec!["payments@beta".to_string(), "payments@gamma".to_string()];
+
+    // Both participants up: committed everywhere.
+    let outcome = pay(
+        alpha,
+        &PayRequest::Pay {
+            id: 1,
+            amount: 30,
+            participants: participants.clone(),
+        },
+    );
+    assert_eq!(outcome, PayReply::Outcome(Outcome::Committed));
+    for url in [beta, gamma] {
+        assert_eq!(
+            pay(url, &PayRequest::Status(1)),
+            PayReply::Status(Some(Stage::Committed))
+        );
+        assert_eq!(pay(url, &PayRequest::Balance), PayReply::Balance(30));
+    }
+
+    // Gamma holds its pre-commit, and its host dies while the coordinator
+    // waits: the payment aborts well before the step timeout, and beta,
+    // pre-committed already, is told to abort.
+    assert_eq!(pay(gamma, &PayRequest::Hold(true)), PayReply::Ack);
+    let alpha2 = alpha.clone();
+    let coordinator = std::thread::spawn(move || {
+        let started = Instant::now();
+        let req = PayRequest::Pay {
+            id: 2,
+            amount: 50,
+            participants,
+        };
+        let reply: PayReply = dec(&http_call(&alpha2, "payments", enc(&req)).expect("pay"));
+        (reply, started.elapsed())
+    });
+    wait_for("gamma to hold the pre-commit", PROMPT, || {
+        (pay(gamma, &PayRequest::Status(2)) == PayReply::Status(Some(Stage::PreCommitted))).then_some(())
+    });
+    hosts[2].host.kill();
+    let (reply, took) = coordinator.join().expect("coordinator");
+    match reply {
+        PayReply::Outcome(Outcome::Aborted {
+            phase,
+            participant,
+            reason,
+        }) => {
+            assert_eq!(
+                (phase.as_str(), participant.as_str()),
+                ("pre-commit", "payments@gamma")
+            );
+            assert!(reason.contains("node-down"), "{reason}");
+        }
+        other => panic!("expected an abort, got {other:?}"),
+    }
+    assert!(took < PROMPT, "the abort took {took:?}");
+    assert_eq!(
+        pay(beta, &PayRequest::Status(2)),
+        PayReply::Status(Some(Stage::Aborted))
+    );
+    assert_eq!(pay(beta, &PayRequest::Balance), PayReply::Balance(30));
 }
