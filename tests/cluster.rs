@@ -350,6 +350,29 @@ fn messages_calls_and_monitors_cross_hosts() {
         call_via(&a, name("testkit@beta"), &echo, LONG_MS, false),
         Ok(b"hi".to_vec())
     );
+
+    // A host that stops cleanly tells its actors' watchers how they ended,
+    // then leaves: the others see it down at once.
+    let last: u64 = ask(
+        &a,
+        "watcher",
+        &TestRequest::Monitor(Target::Pid(beta_pid.clone())),
+    );
+    let status = c.beta.host.terminate();
+    assert!(status.success(), "{status:?}");
+    let down = wait_for("the down of beta's testkit", PROMPT, || {
+        let infos: Vec<WireInfo> = ask(&a, "watcher", &TestRequest::Infos);
+        infos.into_iter().nth(2)
+    });
+    assert_eq!(
+        down,
+        WireInfo::Down {
+            monitor: last,
+            pid: beta_pid,
+            reason: "shutdown".into()
+        }
+    );
+    c.alpha.host.expect_line(&["node down", "node=beta", "shut down"]);
 }
 
 #[test]

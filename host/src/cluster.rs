@@ -222,6 +222,21 @@ pub(crate) async fn join(node: &Arc<NodeInner>, config: ClusterConfig) -> Result
     Ok(())
 }
 
+/// Tells the cluster this node is leaving, after sending whatever is
+/// queued (the ends of its actors, for their links and monitors elsewhere).
+pub(crate) async fn leave(node: &NodeInner) {
+    let Some(cluster) = node.cluster.get() else { return };
+    let bye = Frame::Leaving {
+        node: node.node_name.to_string(),
+        creation: node.creation,
+    };
+    let _ = cluster
+        .transport
+        .publish(transport::HEARTBEAT_SUBJECT.to_string(), &bye);
+    cluster.transport.flush(Duration::from_secs(2)).await;
+    tracing::info!(node = %node.node_name, "left the cluster");
+}
+
 /// Publishes this node's heartbeat and expires silent peers, every period.
 async fn heartbeat(node: Weak<NodeInner>) {
     let period = match node
@@ -351,6 +366,19 @@ impl NodeInner {
     fn on_frame(self: &Arc<Self>, frame: Frame) {
         match frame {
             Frame::Heartbeat { node, creation } => self.heard(node, creation),
+            Frame::Leaving { node, creation } => {
+                let known = self.cluster.get().is_some_and(|c| {
+                    let mut peers = c.peers.lock();
+                    let same = peers.get(node.as_str()).is_some_and(|p| p.creation == creation);
+                    if same {
+                        peers.remove(node.as_str());
+                    }
+                    same
+                });
+                if known {
+                    self.node_down(&node, &format!("node-down: node `{node}` shut down"));
+                }
+            }
             Frame::Send {
                 from,
                 to,

@@ -220,6 +220,13 @@ pub enum Frame {
         /// Its exit reason.
         reason: String,
     },
+    /// The sending node is shutting down: it is down from now on.
+    Leaving {
+        /// The node.
+        node: String,
+        /// Its incarnation.
+        creation: u64,
+    },
 }
 
 /// Encodes a frame: the version byte, then the postcard body.
@@ -313,6 +320,10 @@ mod tests {
                 from: pid("b", 2),
                 to: pid("a", 1),
                 reason: "node-down".into(),
+            },
+            Frame::Leaving {
+                node: "b".into(),
+                creation: 3,
             },
         ]
     }

@@ -190,6 +190,14 @@ impl Node {
         }
     }
 
+    /// Tells the cluster this node is going away, once everything queued
+    /// for other nodes is sent; call after [`shutdown`](Node::shutdown).
+    /// Other nodes treat it as down at once instead of after missed
+    /// heartbeats.
+    pub async fn leave_cluster(&self) {
+        crate::cluster::leave(&self.inner).await;
+    }
+
     /// The other nodes of the cluster that are up, by name.
     pub fn peers(&self) -> Vec<String> {
         self.inner.cluster.get().map(|c| c.peers()).unwrap_or_default()

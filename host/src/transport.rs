@@ -19,7 +19,7 @@
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{ClusterError, DeliveryError};
 use crate::frame::{self, Frame, FrameError};
@@ -56,9 +56,17 @@ pub fn validate_node_name(node: &str) -> Result<(), ClusterError> {
 /// A frame as it arrived, decoded or not.
 pub(crate) type Incoming = Result<Frame, FrameError>;
 
+/// What the writer task is asked to do.
+enum Out {
+    /// Publish these bytes on this subject.
+    Frame(String, Bytes),
+    /// Tell once everything queued before is with the server.
+    Flush(oneshot::Sender<()>),
+}
+
 /// The sending side of a node's connection.
 pub(crate) struct Transport {
-    out: mpsc::Sender<(String, Bytes)>,
+    out: mpsc::Sender<Out>,
     client: async_nats::Client,
     max_frame: usize,
 }
@@ -136,12 +144,22 @@ impl Transport {
             }
         });
 
-        let (out, mut out_rx) = mpsc::channel::<(String, Bytes)>(OUT_QUEUE);
+        let (out, mut out_rx) = mpsc::channel::<Out>(OUT_QUEUE);
         let writer = client.clone();
         tokio::spawn(async move {
-            while let Some((subject, bytes)) = out_rx.recv().await {
-                if let Err(e) = writer.publish(subject.clone(), bytes).await {
-                    tracing::warn!(%subject, error = %e, "cannot publish a frame");
+            while let Some(out) = out_rx.recv().await {
+                match out {
+                    Out::Frame(subject, bytes) => {
+                        if let Err(e) = writer.publish(subject.clone(), bytes).await {
+                            tracing::warn!(%subject, error = %e, "cannot publish a frame");
+                        }
+                    }
+                    Out::Flush(done) => {
+                        if let Err(e) = writer.flush().await {
+                            tracing::warn!(error = %e, "cannot flush the NATS connection");
+                        }
+                        let _ = done.send(());
+                    }
                 }
             }
         });
@@ -176,8 +194,17 @@ impl Transport {
             ));
         }
         self.out
-            .try_send((subject, Bytes::from(bytes)))
+            .try_send(Out::Frame(subject, Bytes::from(bytes)))
             .map_err(|_| DeliveryError::NoConnection)
+    }
+
+    /// Waits (at most `limit`) until every frame queued so far is with the
+    /// server.
+    pub(crate) async fn flush(&self, limit: Duration) {
+        let (done, flushed) = oneshot::channel();
+        if self.out.send(Out::Flush(done)).await.is_ok() {
+            let _ = tokio::time::timeout(limit, flushed).await;
+        }
     }
 
     /// Queues `frame` for `node`.

@@ -179,6 +179,7 @@ pub(crate) async fn run(args: RunArgs, text_log: bool) -> anyhow::Result<()> {
         }
         None => node.shutdown(STOP_GRACE).await,
     }
+    node.leave_cluster().await;
     tracing::info!("stopped");
     Ok(())
 }
