@@ -19,11 +19,9 @@
 //!   is reported. An actor the host stops or kills is never restarted, and
 //!   pool workers are replaced by their pool instead.
 //!
-//! A monitor of a process of another node works the same way through the
-//! cluster; when that node goes down, the `down` comes with a reason that
-//! starts with `node-down`. Links cross nodes too: a node going down ends (or, for
-//! an actor that traps exits, notifies) every actor linked to one of its
-//! processes, with a `node-down` reason.
+//! Monitors and links of processes of other nodes work the same way
+//! through the cluster. When such a node goes down, its monitors fire and
+//! its links signal with a reason that starts with `node-down`.
 //!
 //! Links and monitors fire only when an actor finally ends: a restarted
 //! actor is the same process, still there for whoever watches it.
