@@ -315,13 +315,15 @@ impl NodeInner {
     }
 
     /// Sends a request from the actor `me` and returns its ref at once; the
-    /// outcome comes later to `me`'s system lane.
+    /// outcome comes later to `me`'s system lane. `important`: a request to
+    /// another node that cannot be delivered is answered at once with why.
     pub(crate) fn call_async(
         self: &Arc<Self>,
         me: &Arc<Process>,
         to: &Address,
         payload: Vec<u8>,
         timeout: Option<Duration>,
+        important: bool,
     ) -> Result<Ref, DeliveryError> {
         self.check_size(payload.len())?;
         let timeout = timeout.unwrap_or(self.config.call_timeout);
@@ -348,7 +350,7 @@ impl NodeInner {
         }
         let delivered = match (&target, remote) {
             (Some(target), _) => self.deliver_call(target, &me.pid, r, payload),
-            (None, Some(node)) => self.call_out(node, &me.pid, to, r, payload, false),
+            (None, Some(node)) => self.call_out(node, &me.pid, to, r, payload, important),
             (None, None) => Err(DeliveryError::UnknownProcess),
         };
         let rx = match delivered {

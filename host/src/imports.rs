@@ -70,7 +70,7 @@ impl Host for ActorData {
     ) -> Delivered<wit::Ref> {
         let r = self
             .node
-            .call_async(&self.me, &to.into(), request, ms(timeout_ms));
+            .call_async(&self.me, &to.into(), request, ms(timeout_ms), self.important);
         delivered(r.map(Into::into))
     }
 
