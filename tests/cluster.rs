@@ -934,3 +934,22 @@ fn payments_commit_in_three_phases_and_abort_cleanly_when_a_host_dies() {
     );
     assert_eq!(pay(beta, &PayRequest::Balance), PayReply::Balance(30));
 }
+
+#[test]
+fn a_host_that_cannot_reach_nats_or_has_a_bad_name_says_so_and_exits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Nobody listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut host = Host::start_with(dir.path(), &["--nats", &url, "--node", "alpha"]);
+    host.expect_line(&["cannot connect to the NATS server", &url]);
+    assert!(!host.wait_exit().success());
+
+    let nats = NatsServer::start();
+    let mut host = Host::start_with(dir.path(), &["--nats", &nats.url(), "--node", "a.b"]);
+    host.expect_line(&["`a.b` cannot name a node in a cluster"]);
+    assert!(!host.wait_exit().success());
+}

@@ -217,3 +217,23 @@ impl Transport {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_names_must_be_one_subject_token() {
+        for good in ["alpha", "node-1", "eu_west_2", "ä"] {
+            assert_eq!(validate_node_name(good), Ok(()), "{good}");
+            assert_eq!(node_subject(good), format!("wactor.node.{good}"));
+        }
+        for bad in ["", "a.b", "a*", ">", "a b", "a@b", "tab\there", &"x".repeat(129)] {
+            assert_eq!(
+                validate_node_name(bad),
+                Err(ClusterError::BadNodeName(bad.to_string())),
+                "{bad:?}"
+            );
+        }
+    }
+}

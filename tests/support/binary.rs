@@ -144,6 +144,21 @@ impl Host {
         }
     }
 
+    /// Waits for the host to exit on its own (at most the log wait).
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + LOG_WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the host did not exit within {LOG_WAIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Kills the host at once (SIGKILL), as a crash would, and waits for
     /// it to be gone.
     pub fn kill(&mut self) {
