@@ -488,6 +488,54 @@ fn important_delivery_across_hosts() {
         },
     );
     assert_eq!(sent, Err(WireError::UnknownProcess));
+
+    // set-important-delivery covers the answer a handler returns: beta's
+    // important-delivery counters show whether alpha took it.
+    let _: () = ask(&b, "testkit", &TestRequest::SetImportant(true));
+    let (acks, nacks) = important_counters(&b);
+    // Beta answers after 500 ms, when alpha has stopped waiting.
+    let slow = TestRequest::Call {
+        to: name("sink"),
+        payload: enc(&TestRequest::NeverAnswer),
+        timeout_ms: Some(500),
+    };
+    let r: Result<Vec<u8>, WireError> = ask(
+        &a,
+        "testkit",
+        &TestRequest::Call {
+            to: name("testkit@beta"),
+            payload: enc(&slow),
+            timeout_ms: Some(200),
+        },
+    );
+    assert_eq!(r, Err(WireError::Timeout));
+    wait_for("beta to count its ignored answer", PROMPT, || {
+        (important_counters(&b) == (acks, nacks + 1)).then_some(())
+    });
+    let echo = TestRequest::Echo(b"e".to_vec());
+    assert_eq!(
+        call_via(&a, name("testkit@beta"), &echo, LONG_MS, false),
+        Ok(b"e".to_vec())
+    );
+    wait_for("beta to count its confirmed answer", PROMPT, || {
+        (important_counters(&b) == (acks + 1, nacks + 1)).then_some(())
+    });
+}
+
+/// A host's important deliveries confirmed and refused, from its metrics.
+fn important_counters(url: &str) -> (u64, u64) {
+    let text = reqwest::blocking::get(format!("{url}/metrics"))
+        .and_then(|r| r.text())
+        .expect("GET /metrics");
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in the metrics:\n{text}"))
+    };
+    (
+        value("wactor_important_acks_total"),
+        value("wactor_important_nacks_total"),
+    )
 }
 
 /// What a caller got.
