@@ -74,7 +74,8 @@ fn start_member(dir: &Path, nats: &NatsServer, name: &str, extra: &[&str]) -> Me
     let cache = cache.to_str().expect("a UTF-8 path");
     let mut args = vec!["--nats", url.as_str(), "--node", name, "--cache-dir", cache];
     args.extend_from_slice(extra);
-    let mut host = Host::start_with(dir, &args);
+    // Debug lines of `trace` name the trace of every message handled.
+    let mut host = Host::start_logging(dir, &args, "info,wactor::trace=debug");
     let url = host.ready_url();
     Member { host, url }
 }
@@ -204,9 +205,20 @@ fn messages_calls_and_monitors_cross_hosts() {
         call_via(&a, Target::Pid(beta_pid.clone()), &echo, LONG_MS, false),
         Ok(b"hi".to_vec())
     );
-    // From outside: the HTTP API of one host calls an actor of the other.
-    let raw = http_call(&a, "testkit@beta", enc(&echo)).expect("HTTP call across hosts");
-    assert_eq!(dec::<Vec<u8>>(&raw), b"hi");
+    // From outside: the HTTP API of one host calls an actor of the other,
+    // and the request's trace id follows it there.
+    let trace = "5eed0000000000000000000000c0ffee";
+    let res = reqwest::blocking::Client::new()
+        .post(format!("{a}/v1/actors/testkit@beta/call"))
+        .header("x-wactor-trace-id", trace)
+        .body(enc(&echo))
+        .send()
+        .expect("HTTP call across hosts");
+    assert_eq!(res.status(), 200);
+    assert_eq!(dec::<Vec<u8>>(&res.bytes().expect("body")), b"hi");
+    c.beta
+        .host
+        .expect_line(&["handled", "kind=\"call\"", &format!("trace={trace}")]);
 
     // Sends by name and by pid arrive, in order.
     for (to, text) in [

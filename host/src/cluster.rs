@@ -230,9 +230,11 @@ pub(crate) async fn leave(node: &NodeInner) {
         node: node.node_name.to_string(),
         creation: node.creation,
     };
-    let _ = cluster
-        .transport
-        .publish(transport::HEARTBEAT_SUBJECT.to_string(), &bye);
+    // On each node's own subject, behind the frames queued for it before
+    // (the heartbeat subject is read apart from it, in no set order).
+    for peer in cluster.peers() {
+        let _ = cluster.transport.publish_to(&peer, &bye);
+    }
     cluster.transport.flush(Duration::from_secs(2)).await;
     tracing::info!(node = %node.node_name, "left the cluster");
 }
@@ -387,6 +389,7 @@ impl NodeInner {
                 ack,
             } => {
                 let from = Pid::from(&from);
+                self.seen(&from);
                 let to = Address::from(&to);
                 let result = trace::sync_scope(trace_of(trace), || {
                     if self.remote_node(&to).is_some() {
@@ -410,6 +413,7 @@ impl NodeInner {
                 important,
             } => {
                 let from = Pid::from(&from);
+                self.seen(&from);
                 let to = Address::from(&to);
                 let r = Ref::from(r);
                 trace::sync_scope(trace_of(trace), || {
@@ -492,6 +496,33 @@ impl NodeInner {
             if let Err(e) = c.publish(node, &frame) {
                 tracing::warn!(%node, error = %e, "cannot send an acknowledgement");
             }
+        }
+    }
+
+    /// A message or request from `from`: its node is up, if it was not
+    /// known yet (its heartbeat may come later, on another subscription),
+    /// so that the answer can go back. Heartbeats alone keep it up.
+    fn seen(&self, from: &Pid) {
+        if *from.node == *self.node_name {
+            return;
+        }
+        let Ok(cluster) = self.cluster() else { return };
+        let new = {
+            let mut peers = cluster.peers.lock();
+            let new = !peers.contains_key(&*from.node);
+            if new {
+                peers.insert(
+                    from.node.clone(),
+                    Peer {
+                        creation: from.creation,
+                        last_seen: Instant::now(),
+                    },
+                );
+            }
+            new
+        };
+        if new {
+            tracing::info!(node = %from.node, "node up");
         }
     }
 

@@ -220,7 +220,8 @@ pub enum Frame {
         /// Its exit reason.
         reason: String,
     },
-    /// The sending node is shutting down: it is down from now on.
+    /// The sending node is shutting down: it is down from now on. Sent to
+    /// each node on its own subject, after everything else for it.
     Leaving {
         /// The node.
         node: String,

@@ -55,6 +55,11 @@ impl Host {
 
     /// Starts `wactor run DIR ARGS...`.
     pub fn start_with(dir: &Path, args: &[&str]) -> Host {
+        Host::start_logging(dir, args, "info")
+    }
+
+    /// Starts `wactor run DIR ARGS...` with `RUST_LOG=log`.
+    pub fn start_logging(dir: &Path, args: &[&str], log: &str) -> Host {
         let cache = tempfile::tempdir().expect("temp cache dir");
         let mut child = Command::new(wactor_bin())
             .arg("run")
@@ -62,7 +67,7 @@ impl Host {
             // A free port: tests run in parallel, and 7420 may be taken.
             .args(["--http", "127.0.0.1:0"])
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log)
             .env("NO_COLOR", "1")
             .env("WACTOR_CACHE_DIR", cache.path())
             .stdout(Stdio::null())
