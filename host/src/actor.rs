@@ -571,19 +571,26 @@ async fn handle(
             let outcome = actor
                 .call_handle_call(&mut *store, &wfrom, r.into(), &payload)
                 .await;
-            let answer = |payload: Vec<u8>| {
-                if let Err(e) = node.respond(&from, &r, Ok(payload)) {
+            // `set-important-delivery(true)` covers the returned answer too.
+            let important = store.data().important;
+            let answer = |payload: Vec<u8>| async move {
+                let sent = if important {
+                    node.respond_important(&from, &r, Ok(payload)).await
+                } else {
+                    node.respond(&from, &r, Ok(payload))
+                };
+                if let Err(e) = sent {
                     tracing::debug!(caller = %from, error = %e, "reply not taken");
                 }
             };
             match outcome {
                 Ok(wit::CallOutcome::Reply(p)) => {
-                    answer(p);
+                    answer(p).await;
                     Step::Continue
                 }
                 Ok(wit::CallOutcome::Defer) => Step::Continue,
                 Ok(wit::CallOutcome::ReplyAndStop(p)) => {
-                    answer(p);
+                    answer(p).await;
                     Step::Stop("normal".into())
                 }
                 Ok(wit::CallOutcome::Stop(reason)) => Step::Stop(reason),

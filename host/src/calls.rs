@@ -51,11 +51,27 @@ pub(crate) type CallResult = Result<Vec<u8>, DeliveryError>;
 /// Longest chain of waiting actors walked when looking for a cycle.
 const MAX_WAIT_CHAIN: usize = 256;
 
+/// Who owes the answer to a call.
+enum Owner {
+    /// A process of this node.
+    Local(Arc<Process>),
+    /// Some process of another node.
+    Node(Arc<str>),
+}
+
+impl Owner {
+    fn settle(&self, r: RefId) {
+        if let Owner::Local(p) = self {
+            p.settle(r);
+        }
+    }
+}
+
 /// A call that has not been answered yet.
 struct PendingCall {
     caller: Pid,
-    /// The process that owes the answer.
-    callee: Arc<Process>,
+    /// Who owes the answer.
+    callee: Owner,
     tx: oneshot::Sender<CallResult>,
 }
 
@@ -69,9 +85,40 @@ pub(crate) struct Calls {
 
 impl Calls {
     fn open(&self, r: RefId, caller: Pid, callee: Arc<Process>) -> oneshot::Receiver<CallResult> {
+        self.open_owed(r, caller, Owner::Local(callee))
+    }
+
+    /// Registers a call whose callee is on `node`.
+    fn open_remote(&self, r: RefId, caller: Pid, node: &str) -> oneshot::Receiver<CallResult> {
+        self.open_owed(r, caller, Owner::Node(Arc::from(node)))
+    }
+
+    fn open_owed(&self, r: RefId, caller: Pid, callee: Owner) -> oneshot::Receiver<CallResult> {
         let (tx, rx) = oneshot::channel();
         self.pending.insert(r, PendingCall { caller, callee, tx });
         rx
+    }
+
+    /// Fails every call owed by processes of `node` (it is down).
+    pub(crate) fn fail_node(&self, node: &str, error: DeliveryError) {
+        let owed: Vec<RefId> = self
+            .pending
+            .iter()
+            .filter(|e| matches!(&e.value().callee, Owner::Node(n) if &**n == node))
+            .map(|e| *e.key())
+            .collect();
+        for r in owed {
+            self.fail(r, error.clone());
+        }
+    }
+
+    /// Drops the entry of a call from another node's `caller` that came in
+    /// through this node, once it is answered (the answer goes straight
+    /// to the caller's node).
+    pub(crate) fn forget_proxy(&self, caller: &Pid, r: RefId) {
+        if let Some((_, p)) = self.pending.remove_if(&r, |_, p| p.caller == *caller) {
+            p.callee.settle(r);
+        }
     }
 
     /// Removes a call that will not be answered through the table.
@@ -150,8 +197,24 @@ impl NodeInner {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> CallResult {
+        self.call_with(from, me, to, payload, timeout, false).await
+    }
+
+    /// [`call`](Self::call), important or not: an important request to
+    /// another node that cannot be delivered fails at once with the reason.
+    pub(crate) async fn call_with(
+        &self,
+        from: &Pid,
+        me: Option<&Process>,
+        to: &Address,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+        important: bool,
+    ) -> CallResult {
         let started = std::time::Instant::now();
-        let result = self.call_uncounted(from, me, to, payload, timeout).await;
+        let result = self
+            .call_uncounted(from, me, to, payload, timeout, important)
+            .await;
         self.metrics.called(started, &result);
         result
     }
@@ -163,6 +226,7 @@ impl NodeInner {
         to: &Address,
         payload: Vec<u8>,
         timeout: Option<Duration>,
+        important: bool,
     ) -> CallResult {
         self.check_size(payload.len())?;
         // An actor's default comes from its behaviour's manifest.
@@ -170,6 +234,22 @@ impl NodeInner {
             Some(me) => self.settings(&me.behaviour).call_timeout,
             None => self.config.call_timeout,
         });
+        if let Some(node) = self.remote_node(to) {
+            self.cluster()?.check_up(node)?;
+            // Cycles through other nodes are not seen: such a call ends by
+            // its timeout.
+            let _waiting = me.map(|me| {
+                me.set_state(ActorState::WaitingOnCall);
+                Waiting { me }
+            });
+            let r = Ref::new(timeout);
+            let rx = self.call_out(node, from, to, r, payload, important)?;
+            let _open = OpenCall {
+                calls: &self.calls,
+                r: r.id,
+            };
+            return wait_answer(rx, timeout).await;
+        }
         let target = self.resolve(to)?;
         let _waiting = match me {
             Some(me) => Some(self.enter_wait(me, &target)?),
@@ -181,27 +261,86 @@ impl NodeInner {
             calls: &self.calls,
             r: r.id,
         };
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(DeliveryError::Terminated(
-                "the call was dropped by the host".to_string(),
-            )),
-            Err(_) => Err(DeliveryError::Timeout),
+        wait_answer(rx, timeout).await
+    }
+
+    /// Registers a call to a process of `node` and sends the request.
+    fn call_out(
+        &self,
+        node: &str,
+        from: &Pid,
+        to: &Address,
+        r: Ref,
+        payload: Vec<u8>,
+        important: bool,
+    ) -> Result<oneshot::Receiver<CallResult>, DeliveryError> {
+        let cluster = self.cluster()?;
+        let rx = self.calls.open_remote(r.id, from.clone(), node);
+        let frame = crate::frame::Frame::Call {
+            from: from.into(),
+            to: to.into(),
+            r: (&r).into(),
+            payload,
+            trace: crate::cluster::trace_bits(crate::trace::current_or_new()),
+            important,
+        };
+        if let Err(e) = cluster.publish(node, &frame) {
+            self.calls.close(r.id);
+            return Err(e);
         }
+        Ok(rx)
+    }
+
+    /// Delivers a call from a process of another node to `target`. The
+    /// answer goes to the caller's node from whoever gives it; should the
+    /// callee end first, a task here tells the caller.
+    pub(crate) fn deliver_proxy_call(
+        self: &Arc<Self>,
+        target: &Arc<Process>,
+        from: &Pid,
+        r: Ref,
+        payload: Vec<u8>,
+    ) -> Result<(), DeliveryError> {
+        let rx = self.deliver_call(target, from, None, r, payload)?;
+        let node = self.clone();
+        let caller = from.clone();
+        let left = Duration::from_millis(r.deadline_ms.saturating_sub(now_ms()));
+        tokio::spawn(async move {
+            let _open = OpenCall {
+                calls: &node.calls,
+                r: r.id,
+            };
+            // Dropped (without a result) when the answer went out directly.
+            if let Ok(Ok(result)) = tokio::time::timeout(left, rx).await {
+                if let Err(e) = node.respond_remote(&caller, &r, result, None) {
+                    tracing::debug!(%caller, error = %e, "cannot tell a caller on another node");
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Sends a request from the actor `me` and returns its ref at once; the
-    /// outcome comes later to `me`'s system lane.
+    /// outcome comes later to `me`'s system lane. `important`: a request to
+    /// another node that cannot be delivered is answered at once with why.
     pub(crate) fn call_async(
         self: &Arc<Self>,
         me: &Arc<Process>,
         to: &Address,
         payload: Vec<u8>,
         timeout: Option<Duration>,
+        important: bool,
     ) -> Result<Ref, DeliveryError> {
         self.check_size(payload.len())?;
         let timeout = timeout.unwrap_or(self.config.call_timeout);
-        let target = self.resolve(to)?;
+        let remote = self.remote_node(to);
+        let target = match remote {
+            None => Some(self.resolve(to)?),
+            Some(node) => {
+                self.cluster()?.check_up(node)?;
+                None
+            }
+        };
         let r = Ref::new(timeout);
         {
             let mut outstanding = me.async_calls.lock();
@@ -215,7 +354,12 @@ impl NodeInner {
             }
             outstanding.insert(r.id);
         }
-        let rx = match self.deliver_call(&target, &me.pid, None, r, payload) {
+        let delivered = match (&target, remote) {
+            (Some(target), _) => self.deliver_call(target, &me.pid, None, r, payload),
+            (None, Some(node)) => self.call_out(node, &me.pid, to, r, payload, important),
+            (None, None) => Err(DeliveryError::UnknownProcess),
+        };
+        let rx = match delivered {
             Ok(rx) => rx,
             Err(e) => {
                 me.async_calls.lock().remove(&r.id);
@@ -351,6 +495,15 @@ impl NodeInner {
 
     /// Answers `caller`'s call `r`, from wherever the answer comes.
     pub(crate) fn respond(&self, caller: &Pid, r: &Ref, result: CallResult) -> Result<(), DeliveryError> {
+        if caller.node != self.node_name {
+            if let Ok(payload) = &result {
+                if let Err(too_large) = self.check_size(payload.len()) {
+                    self.respond_remote(caller, r, Err(too_large.clone()), None)?;
+                    return Err(too_large);
+                }
+            }
+            return self.respond_remote(caller, r, result, None);
+        }
         self.check_local(caller)?;
         if let Ok(payload) = &result {
             if let Err(too_large) = self.check_size(payload.len()) {
@@ -360,5 +513,16 @@ impl NodeInner {
             }
         }
         self.calls.answer(caller, r.id, result)
+    }
+}
+
+/// Waits for a call's answer, at most `timeout`.
+async fn wait_answer(rx: oneshot::Receiver<CallResult>, timeout: Duration) -> CallResult {
+    match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(DeliveryError::Terminated(
+            "the call was dropped by the host".to_string(),
+        )),
+        Err(_) => Err(DeliveryError::Timeout),
     }
 }

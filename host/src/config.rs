@@ -58,6 +58,9 @@ pub struct NodeConfig {
     /// [`cache::default_dir`](crate::cache::default_dir) unless given
     /// `--cache-dir` or `--no-cache`.
     pub cache_dir: Option<PathBuf>,
+    /// The cluster to join (see [`cluster`](crate::cluster)); `None` runs
+    /// the node alone. Default `None`.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 impl Default for NodeConfig {
@@ -72,6 +75,7 @@ impl Default for NodeConfig {
             max_actors: DEFAULT_MAX_ACTORS,
             max_actors_per_behaviour: DEFAULT_MAX_ACTORS_PER_BEHAVIOUR,
             cache_dir: None,
+            cluster: None,
         }
     }
 }

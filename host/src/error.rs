@@ -154,3 +154,32 @@ pub enum PoolError {
     #[error("a new worker did not start: {0}")]
     Spawn(#[from] SpawnError),
 }
+
+/// Why a node could not join its cluster.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterError {
+    /// The NATS server could not be reached.
+    #[error("cannot connect to the NATS server at {url}: {reason}; is `nats-server` running there?")]
+    Connect {
+        /// The server's URL.
+        url: String,
+        /// The client's error.
+        reason: String,
+    },
+    /// A subscription was refused.
+    #[error("cannot subscribe to {subject}: {reason}")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// The client's error.
+        reason: String,
+    },
+    /// The node name cannot be used on the wire.
+    #[error(
+        "`{0}` cannot name a node in a cluster: use 1 to 128 characters without `.`, `*`, `>`, `@` or spaces"
+    )]
+    BadNodeName(String),
+    /// The node is already in a cluster.
+    #[error("the node has already joined its cluster")]
+    AlreadyJoined,
+}

@@ -35,6 +35,9 @@ impl Host for ActorData {
     }
 
     async fn send(&mut self, to: wit::Address, message: Vec<u8>) -> Delivered<()> {
+        if self.important {
+            return self.send_important(to, message).await;
+        }
         delivered(self.node.send(&self.me.pid, &to.into(), message))
     }
 
@@ -44,9 +47,17 @@ impl Host for ActorData {
         request: Vec<u8>,
         timeout_ms: Option<u32>,
     ) -> Delivered<Vec<u8>> {
+        let (to, important) = (to.into(), self.important);
         let r = self
             .node
-            .call(&self.me.pid, Some(&self.me), &to.into(), request, ms(timeout_ms))
+            .call_with(
+                &self.me.pid,
+                Some(&self.me),
+                &to,
+                request,
+                ms(timeout_ms),
+                important,
+            )
             .await;
         delivered(r)
     }
@@ -59,11 +70,14 @@ impl Host for ActorData {
     ) -> Delivered<wit::Ref> {
         let r = self
             .node
-            .call_async(&self.me, &to.into(), request, ms(timeout_ms));
+            .call_async(&self.me, &to.into(), request, ms(timeout_ms), self.important);
         delivered(r.map(Into::into))
     }
 
     async fn send_response(&mut self, to: wit::Pid, r: wit::Ref, response: Vec<u8>) -> Delivered<()> {
+        if self.important {
+            return self.send_response_important(to, r, response).await;
+        }
         delivered(self.node.respond(&Pid::from(to), &r.into(), Ok(response)))
     }
 
@@ -71,10 +85,11 @@ impl Host for ActorData {
         if let Err(e) = self.node.check_size(error.len()) {
             return delivered(Err(e));
         }
-        delivered(
-            self.node
-                .respond(&Pid::from(to), &r.into(), Err(DeliveryError::Remote(error))),
-        )
+        let (to, r, error) = (Pid::from(to), r.into(), Err(DeliveryError::Remote(error)));
+        if self.important {
+            return delivered(self.node.respond_important(&to, &r, error).await);
+        }
+        delivered(self.node.respond(&to, &r, error))
     }
 
     async fn ref_is_alive(&mut self, r: wit::Ref) -> Result<bool> {
@@ -129,11 +144,20 @@ impl Host for ActorData {
     }
 
     async fn link(&mut self, to: wit::Pid) -> Delivered<()> {
-        delivered(self.node.link(&self.me, &Pid::from(to)))
+        let to = Pid::from(to);
+        if to.node != self.node.node_name {
+            return delivered(self.node.link_remote(&self.me, &to).await);
+        }
+        delivered(self.node.link(&self.me, &to))
     }
 
     async fn unlink(&mut self, to: wit::Pid) -> Result<()> {
-        self.node.unlink(&self.me, &Pid::from(to));
+        let to = Pid::from(to);
+        if to.node != self.node.node_name {
+            self.node.unlink_remote(&self.me, &to);
+        } else {
+            self.node.unlink(&self.me, &to);
+        }
         Ok(())
     }
 
@@ -172,15 +196,10 @@ impl Host for ActorData {
         Ok(())
     }
 
-    // Important delivery. On one node a plain send already reports every
-    // failure at once (unknown process, full mailbox), and a local answer is
-    // known to be taken or refused when `respond` returns, so important and
-    // plain delivery coincide. Across hosts they will not: see the crate docs.
+    // Important delivery: see `important.rs`.
 
     async fn send_important(&mut self, to: wit::Address, message: Vec<u8>) -> Delivered<()> {
-        let r = self.node.send(&self.me.pid, &to.into(), message);
-        self.node.metrics.important(&r);
-        delivered(r)
+        delivered(self.node.send_important(&self.me.pid, &to.into(), message).await)
     }
 
     async fn call_important(
@@ -189,7 +208,13 @@ impl Host for ActorData {
         request: Vec<u8>,
         timeout_ms: Option<u32>,
     ) -> Delivered<Vec<u8>> {
-        self.call(to, request, timeout_ms).await
+        let to = to.into();
+        let r = self
+            .node
+            .call_with(&self.me.pid, Some(&self.me), &to, request, ms(timeout_ms), true)
+            .await;
+        self.node.metrics.important(&r);
+        delivered(r)
     }
 
     async fn send_response_important(
@@ -198,9 +223,11 @@ impl Host for ActorData {
         r: wit::Ref,
         response: Vec<u8>,
     ) -> Delivered<()> {
-        let r = self.node.respond(&Pid::from(to), &r.into(), Ok(response));
-        self.node.metrics.important(&r);
-        delivered(r)
+        delivered(
+            self.node
+                .respond_important(&Pid::from(to), &r.into(), Ok(response))
+                .await,
+        )
     }
 
     async fn set_important_delivery(&mut self, on: bool) -> Result<()> {

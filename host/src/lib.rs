@@ -44,25 +44,33 @@
 //! | the HTTP API (call, send, actors, health, metrics) | [`http`] |
 //! | metrics in the Prometheus text format | [`metrics`] |
 //! | trace ids and the per-message span | [`trace`] |
+//! | clusters: liveness, remote sends, calls, monitors | [`cluster`] |
+//! | the wire format between hosts | [`frame`] |
+//! | the NATS transport | [`transport`] |
+//! | important (confirmed) delivery | `important` |
 //!
 //! ## Important delivery
 //!
 //! `send-important`, `call-important`, `send-response-important` and
-//! `set-important-delivery` confirm delivery across hosts. On one host a
-//! send already reports every failure at once (`unknown-process`,
-//! `mailbox-full`), and a response is known to be taken or refused
-//! (`response-ignored`) the moment it is delivered, so each important import
-//! behaves exactly as its plain form.
+//! `set-important-delivery` confirm delivery across hosts; see the
+//! `important` module. On one host a send already reports every failure at
+//! once (`unknown-process`, `mailbox-full`), and a response is known to be
+//! taken or refused (`response-ignored`) the moment it is delivered, so each
+//! important import behaves exactly as its plain form.
 
 mod actor;
 pub mod bindings;
 pub mod cache;
 mod calls;
+pub mod cluster;
 pub mod config;
 pub mod convert;
 pub mod engine;
 pub mod error;
+/// The wire format between hosts (the `wactor-wire` crate).
+pub use wactor_wire as frame;
 pub mod http;
+mod important;
 mod imports;
 mod mailbox;
 pub mod manifest;
@@ -78,13 +86,15 @@ mod stdio;
 pub mod supervision;
 mod timers;
 pub mod trace;
+pub mod transport;
 pub mod watch;
 
 pub use actor::CpuBudgetExceeded;
 pub use cache::CacheStats;
+pub use cluster::ClusterConfig;
 pub use config::NodeConfig;
 pub use engine::{Behaviour, Format, Version};
-pub use error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
+pub use error::{ClusterError, DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
 pub use manifest::{Manifest, ManifestError};
 pub use node::{ActorInfo, Exit, Node};
 pub use pid::{Address, Pid, Ref, RefId};

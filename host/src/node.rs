@@ -99,6 +99,8 @@ pub(crate) struct NodeInner {
     pub(crate) policies: DashMap<String, RestartPolicy>,
     pub(crate) metrics: Metrics,
     host_pid: Pid,
+    /// Set once the node joined its cluster.
+    pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl NodeInner {
@@ -190,8 +192,31 @@ impl Node {
                 policies: DashMap::new(),
                 metrics: Metrics::default(),
                 host_pid,
+                cluster: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Joins the cluster of [`NodeConfig::cluster`]; does nothing when the
+    /// node runs alone.
+    pub async fn join_cluster(&self) -> Result<(), crate::error::ClusterError> {
+        match self.inner.config.cluster.clone() {
+            Some(config) => crate::cluster::join(&self.inner, config).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Tells the cluster this node is going away, once everything queued
+    /// for other nodes is sent; call after [`shutdown`](Node::shutdown).
+    /// Other nodes treat it as down at once instead of after missed
+    /// heartbeats.
+    pub async fn leave_cluster(&self) {
+        crate::cluster::leave(&self.inner).await;
+    }
+
+    /// The other nodes of the cluster that are up, by name.
+    pub fn peers(&self) -> Vec<String> {
+        self.inner.cluster.get().map(|c| c.peers()).unwrap_or_default()
     }
 
     /// The node's settings.

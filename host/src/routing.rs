@@ -1,4 +1,8 @@
 //! Routing: from an address to a live local process, and plain sends.
+//!
+//! An address of another node is handed to the cluster (see
+//! [`cluster`](crate::cluster)); without one it cannot be reached
+//! (`no-connection`).
 
 use std::sync::Arc;
 
@@ -19,7 +23,8 @@ impl NodeInner {
             Address::Name(name) => {
                 let local = match name.split_once('@') {
                     Some((name, node)) if node == &*self.node_name => name,
-                    // Without a cluster, no other node can be reached.
+                    // Another node's processes are reached through the
+                    // cluster, not resolved here.
                     Some(_) => return Err(DeliveryError::NoConnection),
                     None => name.as_str(),
                 };
@@ -35,7 +40,7 @@ impl NodeInner {
     /// Checks that a pid belongs to this node's current incarnation.
     pub(crate) fn check_local(&self, pid: &Pid) -> Result<(), DeliveryError> {
         if pid.node != self.node_name {
-            // Without a cluster, no other node can be reached.
+            // Another node's processes are reached through the cluster.
             return Err(DeliveryError::NoConnection);
         }
         if pid.creation != self.creation {
@@ -66,6 +71,9 @@ impl NodeInner {
 
     fn send_uncounted(&self, from: &Pid, to: &Address, payload: Vec<u8>) -> Result<(), DeliveryError> {
         self.check_size(payload.len())?;
+        if let Some(node) = self.remote_node(to) {
+            return self.send_remote(from, node, to, payload, None);
+        }
         let target = self.resolve(to)?;
         let mut env = Envelope::Message {
             from: from.clone(),

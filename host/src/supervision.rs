@@ -19,6 +19,10 @@
 //!   is reported. An actor the host stops or kills is never restarted, and
 //!   pool workers are replaced by their pool instead.
 //!
+//! Monitors and links of processes of other nodes work the same way
+//! through the cluster. When such a node goes down, its monitors fire and
+//! its links signal with a reason that starts with `node-down`.
+//!
 //! Links and monitors fire only when an actor finally ends: a restarted
 //! actor is the same process, still there for whoever watches it.
 
@@ -172,6 +176,10 @@ impl NodeInner {
     /// Makes `watcher` monitor the process `to` names; returns the monitor.
     pub(crate) fn monitor(&self, watcher: &Process, to: &Address) -> u64 {
         let id = NEXT_MONITOR.fetch_add(1, Ordering::Relaxed);
+        if let Some(node) = self.remote_node(to) {
+            self.monitor_remote(&watcher.pid, id, node, to);
+            return id;
+        }
         let attached = self.resolve(to).ok().and_then(|target| {
             let mut b = target.sup.inner.lock();
             b.open.then(|| {
@@ -204,7 +212,7 @@ impl NodeInner {
     /// its own.
     pub(crate) fn demonitor(&self, watcher: &Process, id: u64) -> bool {
         let Some(target) = watcher.sup.inner.lock().watching.remove(&id) else {
-            return false;
+            return self.demonitor_remote(&watcher.pid, id);
         };
         if let Some(t) = self.live(&target) {
             t.sup.inner.lock().watchers.remove(&id);
@@ -224,6 +232,7 @@ impl NodeInner {
                 std::mem::take(&mut b.watching),
             )
         };
+        self.announce_remote_exit(&p.pid, reason);
         for (id, target) in watching {
             if let Some(t) = self.live(&target) {
                 t.sup.inner.lock().watchers.remove(&id);
@@ -240,15 +249,62 @@ impl NodeInner {
             }
         }
         for partner in links {
+            if partner.node != self.node_name {
+                self.send_exit_remote(&p.pid, &partner, reason);
+                continue;
+            }
             let Some(q) = self.live(&partner) else { continue };
-            q.sup.inner.lock().links.remove(&p.pid);
-            if q.sup.trap_exits.load(Ordering::SeqCst) {
-                q.mailbox.push_system(Envelope::Info(Info::Exit {
-                    pid: p.pid.clone(),
-                    reason: reason.to_string(),
-                }));
-            } else if reason != "normal" {
-                q.exit_signal(&format!("linked {} ended: {reason}", p.pid));
+            self.exit_from(&q, &p.pid, reason);
+        }
+    }
+
+    /// Tells `q` that its linked partner `from` ended with `reason`: an
+    /// `exit` info if `q` traps exits, else the end of `q` unless the
+    /// reason is `normal`.
+    pub(crate) fn exit_from(&self, q: &Process, from: &Pid, reason: &str) {
+        q.sup.inner.lock().links.remove(from);
+        if q.sup.trap_exits.load(Ordering::SeqCst) {
+            q.mailbox.push_system(Envelope::Info(Info::Exit {
+                pid: from.clone(),
+                reason: reason.to_string(),
+            }));
+        } else if reason != "normal" {
+            q.exit_signal(&format!("linked {from} ended: {reason}"));
+        }
+    }
+
+    /// Records a link of `p` to `partner` (a process of another node);
+    /// false if `p` has ended.
+    pub(crate) fn add_link(&self, p: &Process, partner: &Pid) -> bool {
+        let mut b = p.sup.inner.lock();
+        if !b.open {
+            return false;
+        }
+        b.links.insert(partner.clone());
+        true
+    }
+
+    /// Forgets a link of `p` to `partner`.
+    pub(crate) fn remove_link(&self, p: &Process, partner: &Pid) {
+        p.sup.inner.lock().links.remove(partner);
+    }
+
+    /// Signals every local process linked to a process of `node` (which is
+    /// down) with `why`.
+    pub(crate) fn exit_links_to(&self, node: &str, why: &str) {
+        let live: Vec<Arc<Process>> = self.processes.iter().map(|e| e.value().clone()).collect();
+        for q in live {
+            let partners: Vec<Pid> = q
+                .sup
+                .inner
+                .lock()
+                .links
+                .iter()
+                .filter(|l| &*l.node == node)
+                .cloned()
+                .collect();
+            for partner in partners {
+                self.exit_from(&q, &partner, why);
             }
         }
     }

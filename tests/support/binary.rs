@@ -1,5 +1,5 @@
-//! The `wactor` binary, built on first use, and a running `wactor run`
-//! whose log can be awaited line by line.
+//! The `wactor` binary, built on first use, a running `wactor run` whose
+//! log can be awaited line by line, and a `nats-server` for clusters.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -55,6 +55,11 @@ impl Host {
 
     /// Starts `wactor run DIR ARGS...`.
     pub fn start_with(dir: &Path, args: &[&str]) -> Host {
+        Host::start_logging(dir, args, "info")
+    }
+
+    /// Starts `wactor run DIR ARGS...` with `RUST_LOG=log`.
+    pub fn start_logging(dir: &Path, args: &[&str], log: &str) -> Host {
         let cache = tempfile::tempdir().expect("temp cache dir");
         let mut child = Command::new(wactor_bin())
             .arg("run")
@@ -62,7 +67,7 @@ impl Host {
             // A free port: tests run in parallel, and 7420 may be taken.
             .args(["--http", "127.0.0.1:0"])
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log)
             .env("NO_COLOR", "1")
             .env("WACTOR_CACHE_DIR", cache.path())
             .stdout(Stdio::null())
@@ -88,8 +93,20 @@ impl Host {
 
     /// Waits for a log line containing every one of `parts`.
     pub fn expect_line(&mut self, parts: &[&str]) -> String {
+        self.expect_line_after(0, parts)
+    }
+
+    /// How many log lines were read so far: a mark for
+    /// [`expect_line_after`](Host::expect_line_after).
+    pub fn mark(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Waits for a log line containing every one of `parts`, ignoring the
+    /// first `mark` lines read.
+    pub fn expect_line_after(&mut self, mark: usize, parts: &[&str]) -> String {
         let matches = |l: &str| parts.iter().all(|p| l.contains(p));
-        if let Some(l) = self.seen.iter().find(|l| matches(l)) {
+        if let Some(l) = self.seen.iter().skip(mark).find(|l| matches(l)) {
             return l.clone();
         }
         let deadline = Instant::now() + LOG_WAIT;
@@ -110,6 +127,50 @@ impl Host {
         }
     }
 
+    /// The base URL of the host's HTTP API, once `/healthz` says it is
+    /// ready (every file found at start-up loaded).
+    pub fn ready_url(&mut self) -> String {
+        let line = self.expect_line(&["HTTP API listening"]);
+        let start = line.find("http://").expect("a URL in the line");
+        let url: String = line[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.'))
+            .collect();
+        let client = reqwest::blocking::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            match client.get(format!("{url}/healthz")).send() {
+                Ok(res) if res.status() == 200 => return url,
+                Ok(res) => assert_eq!(res.status(), 503, "/healthz while starting"),
+                Err(e) => panic!("{url}/healthz: {e}"),
+            }
+            assert!(Instant::now() < deadline, "{url} not ready in 120 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the host to exit on its own (at most the log wait).
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + LOG_WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the host did not exit within {LOG_WAIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Kills the host at once (SIGKILL), as a crash would, and waits for
+    /// it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops the host with SIGTERM and waits for it to exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let status = Command::new("kill")
@@ -127,4 +188,115 @@ impl Drop for Host {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A `nats-server` on a free loopback port, killed on drop.
+pub struct NatsServer {
+    child: Child,
+    port: u16,
+}
+
+impl NatsServer {
+    /// Starts `nats-server` and waits until it accepts connections.
+    pub fn start() -> NatsServer {
+        let port = free_port();
+        let server = NatsServer {
+            child: spawn_nats(port),
+            port,
+        };
+        server.wait_accepting();
+        server
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port, after [`kill`](Self::kill),
+    /// and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_nats(self.port);
+        self.wait_accepting();
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_accepting(&self) {
+        let deadline = Instant::now() + LOG_WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not accept connections on port {} within {LOG_WAIT:?}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Publishes raw bytes on `subject`, as any NATS client could.
+    pub fn publish_raw(&self, subject: &str, bytes: &[u8]) {
+        use std::io::{Read as _, Write as _};
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to nats");
+        conn.set_read_timeout(Some(LOG_WAIT)).expect("timeout");
+        let mut msg = format!(
+            "CONNECT {{\"verbose\":false}}\r\nPUB {subject} {}\r\n",
+            bytes.len()
+        )
+        .into_bytes();
+        msg.extend_from_slice(bytes);
+        msg.extend_from_slice(b"\r\nPING\r\n");
+        conn.write_all(&msg).expect("publish");
+        // The server answers the PING once it has handled the PUB.
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 512];
+        while !String::from_utf8_lossy(&seen).contains("PONG") {
+            let n = conn.read(&mut buf).expect("read from nats");
+            assert!(
+                n > 0,
+                "nats closed the connection: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_nats(port: u16) -> Child {
+    Command::new(nats_server_bin())
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nats-server (Debian package `nats-server`)")
+}
+
+/// `nats-server`, from `PATH` or where the Debian package puts it.
+fn nats_server_bin() -> PathBuf {
+    let sbin = PathBuf::from("/usr/sbin/nats-server");
+    if sbin.exists() {
+        sbin
+    } else {
+        PathBuf::from("nats-server")
+    }
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }

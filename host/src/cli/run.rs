@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use wactor::config::{self, NodeConfig};
 use wactor::http::{HttpConfig, HttpServer};
-use wactor::Node;
+use wactor::{ClusterConfig, Node};
 
 use super::progress::Progress;
 
@@ -75,6 +75,19 @@ pub(crate) struct RunArgs {
     /// Compile every actor on every start; keep nothing on disk.
     #[arg(long)]
     no_cache: bool,
+    /// Join a cluster through the NATS server at URL (e.g.
+    /// `nats://127.0.0.1:4222`); `--node` names this host in it. Without
+    /// it the host runs alone.
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
+    /// How often this host tells the cluster it is alive, in milliseconds;
+    /// a host silent for three periods is down.
+    #[arg(long, default_value_t = wactor::cluster::DEFAULT_HEARTBEAT.as_millis() as u64, requires = "nats")]
+    heartbeat_ms: u64,
+    /// How long an important send or response waits for the other host's
+    /// acknowledgement, in milliseconds.
+    #[arg(long, default_value_t = wactor::cluster::DEFAULT_ACK_TIMEOUT.as_millis() as u64, requires = "nats")]
+    ack_timeout_ms: u64,
 }
 
 impl RunArgs {
@@ -90,6 +103,11 @@ impl RunArgs {
             max_actors: self.max_actors,
             max_actors_per_behaviour: self.max_actors_per_behaviour,
             cache_dir: self.cache_dir(),
+            cluster: self.nats.as_ref().map(|url| ClusterConfig {
+                heartbeat: Duration::from_millis(self.heartbeat_ms.max(1)),
+                ack_timeout: Duration::from_millis(self.ack_timeout_ms.max(1)),
+                ..ClusterConfig::new(url.clone())
+            }),
         }
     }
 
@@ -123,6 +141,7 @@ pub(crate) async fn run(args: RunArgs, text_log: bool) -> anyhow::Result<()> {
     }
     let signals = StopSignals::install();
     let node = Node::new(args.node_config()).context("cannot start the wasm engine")?;
+    node.join_cluster().await?;
     let http = if args.no_http {
         None
     } else {
@@ -160,6 +179,7 @@ pub(crate) async fn run(args: RunArgs, text_log: bool) -> anyhow::Result<()> {
         }
         None => node.shutdown(STOP_GRACE).await,
     }
+    node.leave_cluster().await;
     tracing::info!("stopped");
     Ok(())
 }

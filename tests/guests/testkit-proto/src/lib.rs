@@ -194,6 +194,23 @@ pub enum TestRequest {
     /// Writes `stdout` to standard output and `stderr` to standard error,
     /// each as one line (with `println!` and `eprintln!`). Reply: `()`.
     Print { stdout: String, stderr: String },
+    /// Sends `payload` to `to` as raw bytes with `send-important`. Reply:
+    /// `Result<(), WireError>`.
+    SendImportant { to: Target, payload: Vec<u8> },
+    /// Calls `to` with `payload` as raw bytes with `call-important`. Reply:
+    /// `Result<Vec<u8>, WireError>`.
+    CallImportant {
+        to: Target,
+        payload: Vec<u8>,
+        timeout_ms: Option<u32>,
+    },
+    /// Answers every held call with `Vec<u8>` `payload` through
+    /// `send-response-important`. Reply: `Vec<Result<(), WireError>>`, the
+    /// outcome of each, in the order the calls were held.
+    AnswerHeldImportant(Vec<u8>),
+    /// Turns important delivery on or off for everything the testkit sends,
+    /// calls and answers. Reply: `()`.
+    SetImportant(bool),
 }
 
 /// An info the testkit received, shaped for the tests.

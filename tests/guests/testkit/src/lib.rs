@@ -175,6 +175,32 @@ impl Actor for Testkit {
                 }
                 reply(&(held.len() as u32))
             }
+            TestRequest::SendImportant { to, payload } => {
+                reply(&ctx.send_important(address(to), &Raw(payload)).map_err(wire_error))
+            }
+            TestRequest::CallImportant {
+                to,
+                payload,
+                timeout_ms,
+            } => {
+                let answer: Result<Raw, Error> = match timeout_ms {
+                    Some(ms) => {
+                        let timeout = Duration::from_millis(ms.into());
+                        ctx.call_important_timeout(address(to), &Raw(payload), timeout)
+                    }
+                    None => ctx.call_important(address(to), &Raw(payload)),
+                };
+                reply(&answer.map(|r| r.0).map_err(wire_error))
+            }
+            TestRequest::AnswerHeldImportant(payload) => {
+                let held = std::mem::take(&mut self.held);
+                let outcomes: Vec<Result<(), WireError>> = held
+                    .iter()
+                    .map(|c| ctx.reply_important(&sdk_call(c), &payload).map_err(wire_error))
+                    .collect();
+                reply(&outcomes)
+            }
+            TestRequest::SetImportant(on) => reply(&ctx.set_important_delivery(on)),
         }
     }
 
