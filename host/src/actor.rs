@@ -25,6 +25,7 @@ use crate::bindings::{wit, ActorBindings};
 use crate::config::NodeConfig;
 use crate::engine::Behaviour;
 use crate::error::{DeliveryError, SpawnError};
+use crate::hibernate::{self, LiveInstance};
 use crate::mailbox::{Envelope, Letter, Mailbox, MailboxReceiver};
 use crate::node::{Exit, NodeInner};
 use crate::pid::Pid;
@@ -43,6 +44,8 @@ pub(crate) struct ActorData {
     /// actor is important.
     pub(crate) important: bool,
     pub(crate) ticks: u64,
+    /// This instance's `snapshot` answered `none`: it cannot hibernate.
+    pub(crate) keeps_no_state: bool,
     wasi: WasiCtx,
     table: ResourceTable,
     limits: Limits,
@@ -147,6 +150,7 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Store<ActorData> {
         me: me.clone(),
         important: false,
         ticks: 0,
+        keeps_no_state: false,
         wasi,
         table: ResourceTable::new(),
         limits,
@@ -265,6 +269,7 @@ enum Step {
 pub(crate) struct Instance {
     pub(crate) store: Store<ActorData>,
     pub(crate) actor: ActorBindings,
+    _live: LiveInstance,
 }
 
 /// How a new instance gets its state.
@@ -284,6 +289,7 @@ impl Instance {
         behaviour: &Behaviour,
         start: Start<'_>,
     ) -> Result<Instance, String> {
+        let live = node.instances.count();
         let mut store = new_store(node, me);
         let actor = behaviour
             .pre
@@ -295,7 +301,11 @@ impl Instance {
             Start::Restore(state) => actor.call_restore(&mut store, &state).await,
         };
         match started {
-            Ok(Ok(())) => Ok(Instance { store, actor }),
+            Ok(Ok(())) => Ok(Instance {
+                store,
+                actor,
+                _live: live,
+            }),
             Ok(Err(reason)) => Err(reason),
             Err(e) => Err(describe_trap(&e)),
         }
@@ -378,7 +388,7 @@ async fn run(
 
     let mut history = RestartHistory::default();
     let reason = loop {
-        let ending = serve(
+        let served = serve(
             &node,
             &me,
             &mut inst,
@@ -388,6 +398,16 @@ async fn run(
             &args,
         )
         .await;
+        let ending = match served {
+            Served::Ended(ending) => ending,
+            Served::Idle => match hibernate::hibernate(&node, &me, inst, &behaviour, &mut rx, &mut control).await {
+                Ok(woken) => {
+                    inst = woken;
+                    continue;
+                }
+                Err(ending) => ending,
+            },
+        };
         // A pool replaces its workers itself, with fresh pids.
         let decided = match me.member_of.get() {
             Some(_) => Err(ending.reason().to_string()),
@@ -416,7 +436,22 @@ async fn run(
     node.on_worker_exit(&me);
 }
 
-/// Hands envelopes to one instance until it ends, and says how it ended.
+/// Why [`serve`] returned.
+enum Served {
+    /// The instance's run ended.
+    Ended(Ending),
+    /// The actor is idle and should hibernate (see [`hibernate`]).
+    Idle,
+}
+
+impl From<Ending> for Served {
+    fn from(ending: Ending) -> Self {
+        Served::Ended(ending)
+    }
+}
+
+/// Hands envelopes to one instance until it ends or goes idle for long
+/// enough to hibernate.
 async fn serve(
     node: &Arc<NodeInner>,
     me: &Arc<Process>,
@@ -425,28 +460,30 @@ async fn serve(
     rx: &mut MailboxReceiver,
     control: &mut watch::Receiver<Option<Control>>,
     args: &[u8],
-) -> Ending {
+) -> Served {
     loop {
         // Between messages: a stop or a kill ends the actor at once.
+        let keeps_no_state = inst.store.data().keeps_no_state;
         let env = tokio::select! {
             biased;
             _ = control.changed() => match current(control) {
-                Some(Control::Kill(r)) => return Ending::Host(r),
-                Some(Control::Exit(r)) => return Ending::LinkExit(r),
+                Some(Control::Kill(r)) => return Ending::Host(r).into(),
+                Some(Control::Exit(r)) => return Ending::LinkExit(r).into(),
                 Some(Control::Stop(r)) => {
                     run_terminate(inst, &r, control).await;
-                    return Ending::Host(r);
+                    return Ending::Host(r).into();
                 }
                 None => continue,
             },
             env = rx.recv() => env,
+            _ = hibernate::idle(node, keeps_no_state) => return Served::Idle,
         };
         let Some(Letter { env, trace }) = env else {
-            return Ending::Host("normal".to_string());
+            return Ending::Host("normal".to_string()).into();
         };
         if let Envelope::Upgrade(upgrade) = env {
             if let Err(ending) = reload::upgrade(node, me, inst, behaviour, args, upgrade).await {
-                return ending;
+                return ending.into();
             }
             continue;
         }
@@ -460,8 +497,8 @@ async fn serve(
                 tokio::select! {
                     biased;
                     _ = control.changed() => match current(control) {
-                        Some(Control::Kill(r)) => return Ending::Host(r),
-                        Some(Control::Exit(r)) => return Ending::LinkExit(r),
+                        Some(Control::Kill(r)) => return Ending::Host(r).into(),
+                        Some(Control::Exit(r)) => return Ending::LinkExit(r).into(),
                         Some(Control::Stop(r)) => stop_after = Some(r),
                         None => {}
                     },
@@ -475,13 +512,13 @@ async fn serve(
             Step::Continue => {}
             Step::Stop(r) => {
                 run_terminate(inst, &r, control).await;
-                return Ending::Stopped(r);
+                return Ending::Stopped(r).into();
             }
-            Step::Trap(r) => return Ending::Trap(r),
+            Step::Trap(r) => return Ending::Trap(r).into(),
         }
         if let Some(r) = stop_after {
             run_terminate(inst, &r, control).await;
-            return Ending::Host(r);
+            return Ending::Host(r).into();
         }
     }
 }

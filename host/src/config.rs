@@ -24,6 +24,10 @@ pub const DEFAULT_MAX_ACTORS: usize = 100_000;
 /// Default cap on live actors of one behaviour on one node.
 pub const DEFAULT_MAX_ACTORS_PER_BEHAVIOUR: usize = 100_000;
 
+/// Default budget of live instances on one node; idle actors past it
+/// hibernate (see [`hibernate`](crate::hibernate)).
+pub const DEFAULT_LIVE_INSTANCE_BUDGET: usize = 10_000;
+
 /// Settings of a [`Node`](crate::Node).
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -58,6 +62,16 @@ pub struct NodeConfig {
     /// [`cache::default_dir`](crate::cache::default_dir) unless given
     /// `--cache-dir` or `--no-cache`.
     pub cache_dir: Option<PathBuf>,
+    /// Idle time after which an actor hibernates: its state is snapshotted
+    /// and its instance dropped until its next message (see
+    /// [`hibernate`](crate::hibernate)). Default `None`: actors hibernate
+    /// only past the live-instance budget.
+    pub hibernate_after: Option<Duration>,
+    /// Live instances the node keeps before idle actors hibernate at once;
+    /// `None` for no budget. Default [`DEFAULT_LIVE_INSTANCE_BUDGET`]
+    /// (10 000), well below what the kernel's default limit on memory
+    /// mappings allows.
+    pub live_instance_budget: Option<usize>,
 }
 
 impl Default for NodeConfig {
@@ -72,6 +86,8 @@ impl Default for NodeConfig {
             max_actors: DEFAULT_MAX_ACTORS,
             max_actors_per_behaviour: DEFAULT_MAX_ACTORS_PER_BEHAVIOUR,
             cache_dir: None,
+            hibernate_after: None,
+            live_instance_budget: Some(DEFAULT_LIVE_INSTANCE_BUDGET),
         }
     }
 }

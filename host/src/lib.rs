@@ -35,6 +35,7 @@
 //! | pools of workers behind one pid | `pool` |
 //! | links, monitors, restart policies | [`supervision`] |
 //! | hot upgrades of running actors | [`reload`] |
+//! | idle actors swapped out until their next message | [`hibernate`] |
 //! | timers | `timers` |
 //! | the `host` imports | `imports` |
 //! | guest stdout/stderr | `stdio` |
@@ -61,6 +62,7 @@ pub mod config;
 pub mod convert;
 pub mod engine;
 pub mod error;
+pub mod hibernate;
 pub mod http;
 mod imports;
 mod mailbox;

@@ -25,6 +25,7 @@ use crate::calls::Calls;
 use crate::config::NodeConfig;
 use crate::engine::{self, Behaviour, Version};
 use crate::error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
+use crate::hibernate::Instances;
 use crate::metrics::Metrics;
 use crate::names::Names;
 use crate::pid::{Address, Pid};
@@ -92,6 +93,8 @@ pub(crate) struct NodeInner {
     /// Restart policies by behaviour; absent means the default.
     pub(crate) policies: DashMap<String, RestartPolicy>,
     pub(crate) metrics: Metrics,
+    /// Live instances, against the hibernation budget.
+    pub(crate) instances: Instances,
     host_pid: Pid,
 }
 
@@ -173,6 +176,7 @@ impl Node {
                 spawn_counts: SpawnCounts::default(),
                 policies: DashMap::new(),
                 metrics: Metrics::default(),
+                instances: Instances::default(),
                 host_pid,
             }),
         })

@@ -75,6 +75,15 @@ pub(crate) struct RunArgs {
     /// Compile every actor on every start; keep nothing on disk.
     #[arg(long)]
     no_cache: bool,
+    /// Hibernate an actor after this long without a message, in
+    /// milliseconds: its state is kept and its instance dropped until the
+    /// next message. Default: only past the live-instance budget.
+    #[arg(long, value_name = "MS")]
+    hibernate_after_ms: Option<u64>,
+    /// Live instances kept before idle actors hibernate at once (0: no
+    /// budget).
+    #[arg(long, default_value_t = config::DEFAULT_LIVE_INSTANCE_BUDGET)]
+    live_instance_budget: usize,
 }
 
 impl RunArgs {
@@ -90,6 +99,8 @@ impl RunArgs {
             max_actors: self.max_actors,
             max_actors_per_behaviour: self.max_actors_per_behaviour,
             cache_dir: self.cache_dir(),
+            hibernate_after: self.hibernate_after_ms.map(Duration::from_millis),
+            live_instance_budget: (self.live_instance_budget > 0).then_some(self.live_instance_budget),
         }
     }
 
