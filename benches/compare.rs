@@ -27,6 +27,12 @@ const GET: &[u8] = &[1];
 /// How much work each workload does.
 struct Sizes {
     sends: usize,
+    /// Idle actors in the memory figures (native, and wactor hibernated).
+    idle: usize,
+    /// Idle wactor actors that each keep their instance: each takes about
+    /// 7 memory mappings, and the kernel's default `vm.max_map_count` of
+    /// 65,530 is not raised for the benchmark.
+    live_instances: usize,
     pairs: usize,
     sends_per_pair: usize,
     calls: usize,
@@ -36,15 +42,19 @@ struct Sizes {
 
 const QUICK: Sizes = Sizes {
     sends: 200_000,
+    idle: 10_000,
+    live_instances: 5_000,
     pairs: 16,
     sends_per_pair: 10_000,
     calls: 20_000,
-    spawns: 10_000,
+    spawns: 5_000,
     reload_many: 1_000,
 };
 
 const FULL: Sizes = Sizes {
     sends: 2_000_000,
+    idle: 100_000,
+    live_instances: 5_000,
     pairs: 64,
     sends_per_pair: 50_000,
     calls: 200_000,
@@ -243,6 +253,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Memory mappings of this process (`vm.max_map_count` caps them).
+fn mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.lines().count())
+        .unwrap_or(0)
+}
+
 /// Resident set size of this process, in bytes.
 fn rss() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -373,72 +390,180 @@ async fn call_round_trip(sizes: &Sizes) -> ((Figure, Figure), (Figure, Figure)) 
     ((w.0, n.0), (w.1, n.1))
 }
 
+/// Instance pool slots and live-instance budget of the pooled spawn row.
+const POOL_SLOTS: u32 = 2_000;
+const POOL_BUDGET: usize = 1_000;
+
 /// Spawns that may be in flight at once.
 const SPAWN_CONCURRENCY: usize = 16;
 
-/// Spawn rate, then resident memory per idle actor with all of them live.
-async fn spawn_and_memory(sizes: &Sizes) -> ((Figure, Figure), (Figure, Figure)) {
-    // Native first: wasm linear memories are unmapped when dropped, while
-    // memory the native actors free stays in the allocator and would make
-    // the wactor figure look smaller than it is.
-    let before = rss();
-    let started = Instant::now();
-    let mut actors = Vec::with_capacity(sizes.spawns);
+async fn spawn_native(n: usize) -> Vec<ActorRef<CounterMsg>> {
+    let mut actors = Vec::with_capacity(n);
     let mut batch = tokio::task::JoinSet::new();
-    while actors.len() < sizes.spawns {
-        let n = SPAWN_CONCURRENCY.min(sizes.spawns - actors.len());
-        for _ in 0..n {
+    while actors.len() < n {
+        for _ in 0..SPAWN_CONCURRENCY.min(n - actors.len()) {
             batch.spawn(native_spawn());
         }
         while let Some(a) = batch.join_next().await {
             actors.push(a.expect("spawn task"));
         }
     }
-    let native_rate = rate(sizes.spawns, started.elapsed());
-    let native_mem = Figure::Bytes((rss() - before).max(0.0) / sizes.spawns as f64);
-    for a in &actors {
-        a.stop(None);
-    }
-    drop(actors);
-
-    let node = wactor_node(NodeConfig::default()).await;
-    // One actor first, so that what every node allocates once is not
-    // counted per actor.
-    let first = node.spawn("counter", Vec::new()).await.expect("spawn");
-    wactor_get(&node, &first).await;
-    let before = rss();
-    let started = Instant::now();
-    let mut pids = Vec::with_capacity(sizes.spawns);
-    while pids.len() < sizes.spawns {
-        let n = SPAWN_CONCURRENCY.min(sizes.spawns - pids.len());
-        batch_spawn(&mut pids, node.clone(), n).await;
-    }
-    let wactor_rate = rate(sizes.spawns, started.elapsed());
-    let wactor_mem = Figure::Bytes((rss() - before).max(0.0) / sizes.spawns as f64);
-    node.shutdown(Duration::from_secs(30)).await;
-    ((wactor_rate, native_rate), (wactor_mem, native_mem))
+    actors
 }
 
-async fn batch_spawn(pids: &mut Vec<Pid>, node: Node, n: usize) {
+async fn spawn_wactor(node: &Node, n: usize) -> Vec<Pid> {
+    let mut pids = Vec::with_capacity(n);
     let mut batch = tokio::task::JoinSet::new();
-    for _ in 0..n {
-        let node = node.clone();
-        batch.spawn(async move { node.spawn("counter", Vec::new()).await });
+    while pids.len() < n {
+        for _ in 0..SPAWN_CONCURRENCY.min(n - pids.len()) {
+            let node = node.clone();
+            batch.spawn(async move { node.spawn("counter", Vec::new()).await });
+        }
+        while let Some(r) = batch.join_next().await {
+            pids.push(r.expect("spawn task").expect("spawn"));
+        }
     }
-    while let Some(r) = batch.join_next().await {
-        pids.push(r.expect("spawn task").expect("spawn"));
+    pids
+}
+
+/// A value from a node's metrics page.
+fn metric(node: &Node, name: &str) -> u64 {
+    node.metrics_text()
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .unwrap_or(0)
+}
+
+/// Spawn rate of `n` actors, each keeping its instance (`budget: None`)
+/// or hibernating once idle past `budget` live instances, optionally with
+/// an instance pool.
+async fn spawn_rate(n: usize, budget: Option<usize>, pool: Option<u32>) -> Figure {
+    let node = wactor_node(NodeConfig {
+        live_instance_budget: budget,
+        instance_pool: pool,
+        ..NodeConfig::default()
+    })
+    .await;
+    spawn_wactor(&node, 1).await;
+    let started = Instant::now();
+    spawn_wactor(&node, n).await;
+    let spawned = rate(n, started.elapsed());
+    node.shutdown(Duration::from_secs(60)).await;
+    spawned
+}
+
+async fn native_spawn_rate(n: usize) -> Figure {
+    spawn_native(1).await;
+    let started = Instant::now();
+    let actors = spawn_native(n).await;
+    let spawned = rate(n, started.elapsed());
+    for a in actors {
+        a.stop(None);
     }
+    spawned
+}
+
+/// What a memory probe measures.
+#[derive(Clone, Copy)]
+enum Probe {
+    /// Native ractor actors.
+    Native,
+    /// wactor actors, each keeping its instance.
+    Live,
+    /// wactor actors, each hibernated.
+    Hibernated,
+}
+
+impl Probe {
+    fn name(self) -> &'static str {
+        match self {
+            Probe::Native => "native",
+            Probe::Live => "live",
+            Probe::Hibernated => "hibernated",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Probe> {
+        [Probe::Native, Probe::Live, Probe::Hibernated]
+            .into_iter()
+            .find(|p| p.name() == s)
+    }
+}
+
+/// Resident memory per idle actor with `n` of them live, measured in a
+/// fresh process (this program, run with `--probe`): memory an earlier
+/// workload freed would otherwise be reused and hide what the actors take.
+fn memory(probe: Probe, n: usize) -> Figure {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let out = std::process::Command::new(exe)
+        .args(["--probe", probe.name(), &n.to_string()])
+        .output()
+        .expect("run a memory probe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bytes = text
+        .lines()
+        .find_map(|l| l.strip_prefix("probe-bytes-per-actor "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "the {} memory probe failed:\n{text}\n{}",
+                probe.name(),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    Figure::Bytes(bytes)
+}
+
+/// The probe itself: spawns `n` idle actors and prints the resident
+/// memory they added, per actor.
+async fn run_probe(probe: Probe, n: usize) {
+    let per_actor = match probe {
+        Probe::Native => {
+            spawn_native(1).await;
+            let before = rss();
+            let actors = spawn_native(n).await;
+            let grown = rss() - before;
+            drop(actors);
+            grown
+        }
+        Probe::Live | Probe::Hibernated => {
+            let budget = match probe {
+                Probe::Hibernated => Some(0),
+                _ => None,
+            };
+            let node = wactor_node(NodeConfig {
+                live_instance_budget: budget,
+                ..NodeConfig::default()
+            })
+            .await;
+            // One first, so that what a node allocates once is not counted.
+            spawn_wactor(&node, 1).await;
+            let before = rss();
+            let maps_before = mappings();
+            spawn_wactor(&node, n).await;
+            if budget.is_some() {
+                while metric(&node, "wactor_actors_hibernating") as usize <= n {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            let grown = rss() - before;
+            eprintln!(
+                "{} memory mappings per actor",
+                (mappings() - maps_before) as f64 / n as f64
+            );
+            grown
+        }
+    };
+    println!("probe-bytes-per-actor {}", per_actor.max(0.0) / n as f64);
 }
 
 /// Switch time of a hot upgrade of `instances` live counters to
 /// `counter-v2`, and the load (compile) time of the new version.
 async fn reload(instances: usize) -> (Figure, Figure) {
     let node = wactor_node(NodeConfig::default()).await;
-    let mut pids = Vec::with_capacity(instances);
-    while pids.len() < instances {
-        let n = SPAWN_CONCURRENCY.min(instances - pids.len());
-        batch_spawn(&mut pids, node.clone(), n).await;
-    }
+    let pids = spawn_wactor(&node, instances).await;
     for pid in &pids {
         node.call(pid, INCREMENT.to_vec(), None).await.expect("call");
     }
@@ -523,7 +648,15 @@ fn within(w: Figure, n: Figure, times: f64) -> bool {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--probe") {
+        let probe = args.get(i + 1).and_then(|p| Probe::parse(p)).expect("--probe native|live|hibernated N");
+        let n = args.get(i + 2).and_then(|n| n.parse().ok()).expect("--probe KIND N");
+        let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+        rt.block_on(run_probe(probe, n));
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
     let sizes = if quick { QUICK } else { FULL };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -572,21 +705,56 @@ fn main() {
             goal: None,
         });
 
-        eprintln!("spawn and idle memory ...");
-        let ((ws, ns), (wm, nm)) = spawn_and_memory(&sizes).await;
+        eprintln!("spawn ...");
+        let ns = native_spawn_rate(sizes.spawns).await;
+        let ws = spawn_rate(sizes.spawns, None, None).await;
+        let spawn_goal = |w: Figure| Some(("≥ 20,000 actors/s", matches!(w, Figure::Rate(r) if r >= 20_000.0)));
         rows.push(Row {
             workload: format!("spawn ({} actors, {SPAWN_CONCURRENCY} at a time)", group(sizes.spawns as f64)),
             unit: "actors/s",
             wactor: ws,
             native: Some(ns),
-            goal: Some(("≥ 20,000 actors/s", matches!(ws, Figure::Rate(r) if r >= 20_000.0))),
+            goal: spawn_goal(ws),
         });
+        let w = spawn_rate(sizes.spawns, Some(0), None).await;
         rows.push(Row {
-            workload: format!("resident memory per idle actor ({} live)", group(sizes.spawns as f64)),
+            workload: "spawn, each hibernating once idle".into(),
+            unit: "actors/s",
+            wactor: w,
+            native: Some(ns),
+            goal: spawn_goal(w),
+        });
+        let w = spawn_rate(sizes.spawns, Some(POOL_BUDGET), Some(POOL_SLOTS)).await;
+        rows.push(Row {
+            workload: format!("spawn, instance pool of {POOL_SLOTS}, budget {POOL_BUDGET}"),
+            unit: "actors/s",
+            wactor: w,
+            native: Some(ns),
+            goal: spawn_goal(w),
+        });
+
+        eprintln!("memory ...");
+        let memory_goal = |w: Figure| Some(("< 100 KiB", matches!(w, Figure::Bytes(b) if b < 100.0 * 1024.0)));
+        let nm = memory(Probe::Native, sizes.idle);
+        let wm = memory(Probe::Live, sizes.live_instances);
+        rows.push(Row {
+            workload: format!(
+                "resident memory per idle actor ({} live; native: {})",
+                group(sizes.live_instances as f64),
+                group(sizes.idle as f64)
+            ),
             unit: "",
             wactor: wm,
             native: Some(nm),
-            goal: Some(("< 100 KiB", matches!(wm, Figure::Bytes(b) if b < 100.0 * 1024.0))),
+            goal: memory_goal(wm),
+        });
+        let wm = memory(Probe::Hibernated, sizes.idle);
+        rows.push(Row {
+            workload: format!("resident memory per hibernated actor ({} live)", group(sizes.idle as f64)),
+            unit: "",
+            wactor: wm,
+            native: Some(nm),
+            goal: memory_goal(wm),
         });
 
         for instances in [1, sizes.reload_many] {

@@ -26,7 +26,7 @@ pub const DEFAULT_MAX_ACTORS_PER_BEHAVIOUR: usize = 100_000;
 
 /// Default budget of live instances on one node; idle actors past it
 /// hibernate (see [`hibernate`](crate::hibernate)).
-pub const DEFAULT_LIVE_INSTANCE_BUDGET: usize = 10_000;
+pub const DEFAULT_LIVE_INSTANCE_BUDGET: usize = 5_000;
 
 /// Settings of a [`Node`](crate::Node).
 #[derive(Clone, Debug)]
@@ -69,9 +69,18 @@ pub struct NodeConfig {
     pub hibernate_after: Option<Duration>,
     /// Live instances the node keeps before idle actors hibernate at once;
     /// `None` for no budget. Default [`DEFAULT_LIVE_INSTANCE_BUDGET`]
-    /// (10 000), well below what the kernel's default limit on memory
-    /// mappings allows.
+    /// (5 000): a live instance takes about 7 memory mappings, and the
+    /// kernel's default limit (`vm.max_map_count`) is 65 530.
     pub live_instance_budget: Option<usize>,
+    /// Instances to reserve in a pool up front, or `None` to allocate each
+    /// instance on demand. A pool makes instantiating (spawns, restarts,
+    /// upgrades, waking from hibernation) cheaper, at the cost of address
+    /// space reserved for every slot (a memory slot is as large as the
+    /// memory reservation, 4 GiB on 64-bit hosts); when every slot is taken
+    /// a new instance fails to start. Keep it above
+    /// [`live_instance_budget`](Self::live_instance_budget) plus the actors
+    /// that may be busy at once. Default `None`.
+    pub instance_pool: Option<u32>,
 }
 
 impl Default for NodeConfig {
@@ -88,6 +97,7 @@ impl Default for NodeConfig {
             cache_dir: None,
             hibernate_after: None,
             live_instance_budget: Some(DEFAULT_LIVE_INSTANCE_BUDGET),
+            instance_pool: None,
         }
     }
 }

@@ -141,7 +141,7 @@ impl Node {
     /// A node with the given settings. Must be called inside a tokio
     /// runtime.
     pub fn new(config: NodeConfig) -> anyhow::Result<Node> {
-        let engine = engine::new_engine()?;
+        let engine = engine::new_engine(&config)?;
         let mut linker = Linker::<ActorData>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         ActorBindings::add_to_linker::<ActorData, HasSelf<ActorData>>(&mut linker, |d| d)?;

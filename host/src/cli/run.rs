@@ -84,6 +84,11 @@ pub(crate) struct RunArgs {
     /// budget).
     #[arg(long, default_value_t = config::DEFAULT_LIVE_INSTANCE_BUDGET)]
     live_instance_budget: usize,
+    /// Reserve this many instance slots up front (faster spawns and wakes;
+    /// a new instance fails when all are taken). Default: allocate on
+    /// demand.
+    #[arg(long, value_name = "SLOTS")]
+    instance_pool: Option<u32>,
 }
 
 impl RunArgs {
@@ -101,6 +106,7 @@ impl RunArgs {
             cache_dir: self.cache_dir(),
             hibernate_after: self.hibernate_after_ms.map(Duration::from_millis),
             live_instance_budget: (self.live_instance_budget > 0).then_some(self.live_instance_budget),
+            instance_pool: self.instance_pool,
         }
     }
 
