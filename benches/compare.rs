@@ -106,7 +106,9 @@ impl Actor for NativeCounter {
 }
 
 async fn native_spawn() -> ActorRef<CounterMsg> {
-    let (actor, _) = Actor::spawn(None, NativeCounter, ()).await.expect("spawn a ractor actor");
+    let (actor, _) = Actor::spawn(None, NativeCounter, ())
+        .await
+        .expect("spawn a ractor actor");
     actor
 }
 
@@ -163,7 +165,10 @@ fn config_for(sizes: &Sizes) -> NodeConfig {
 }
 
 async fn wactor_get(node: &Node, pid: &Pid) -> u64 {
-    let answer = node.call(pid, GET.to_vec(), Some(Duration::from_secs(120))).await.expect("call counter");
+    let answer = node
+        .call(pid, GET.to_vec(), Some(Duration::from_secs(120)))
+        .await
+        .expect("call counter");
     u64::from_le_bytes(postcard_u64(&answer))
 }
 
@@ -226,7 +231,7 @@ fn group(v: f64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -330,7 +335,8 @@ async fn send_n_to_n(sizes: &Sizes) -> (Figure, Figure) {
     }
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for actor in actors.iter().cloned() {
+    for actor in &actors {
+        let actor = actor.clone();
         let n = sizes.sends_per_pair;
         tasks.spawn(async move {
             for _ in 0..n {
@@ -373,7 +379,11 @@ async fn call_round_trip(sizes: &Sizes) -> ((Figure, Figure), (Figure, Figure)) 
     lat.clear();
     for i in 0..warmup + sizes.calls {
         let started = Instant::now();
-        match actor.call(CounterMsg::Increment, None).await.expect("ractor call") {
+        match actor
+            .call(CounterMsg::Increment, None)
+            .await
+            .expect("ractor call")
+        {
             CallResult::Success(_) => {}
             other => panic!("ractor call failed: {}", describe(&other)),
         }
@@ -571,7 +581,12 @@ async fn reload(instances: usize) -> (Figure, Figure) {
         .upgrade("counter", guest_bytes("target/test-guests", "counter-v2"))
         .await
         .expect("upgrade to counter-v2");
-    assert_eq!(report.upgraded.len(), instances, "every instance switched: {:?}", report.failed);
+    assert_eq!(
+        report.upgraded.len(),
+        instances,
+        "every instance switched: {:?}",
+        report.failed
+    );
     let compile = node
         .behaviours()
         .into_iter()
@@ -634,10 +649,7 @@ fn print_table(rows: &[Row], quick: bool) {
         if quick { "--quick" } else { "full" }
     );
     println!("{}", line(header));
-    println!(
-        "|{}|",
-        widths.map(|w| "-".repeat(w + 2)).join("|")
-    );
+    println!("|{}|", widths.map(|w| "-".repeat(w + 2)).join("|"));
     for row in &cells {
         println!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
     }
@@ -650,13 +662,25 @@ fn within(w: Figure, n: Figure, times: f64) -> bool {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--probe") {
-        let probe = args.get(i + 1).and_then(|p| Probe::parse(p)).expect("--probe native|live|hibernated N");
-        let n = args.get(i + 2).and_then(|n| n.parse().ok()).expect("--probe KIND N");
+        let probe = args
+            .get(i + 1)
+            .and_then(|p| Probe::parse(p))
+            .expect("--probe native|live|hibernated N");
+        let n = args
+            .get(i + 2)
+            .and_then(|n| n.parse().ok())
+            .expect("--probe KIND N");
         let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
         rt.block_on(run_probe(probe, n));
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
+    // `--only GROUP` runs one group: send, call, spawn, memory or reload.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
+    let want = |group: &str| only.as_deref().is_none_or(|o| o == group);
     let sizes = if quick { QUICK } else { FULL };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -666,117 +690,138 @@ fn main() {
     let rows = rt.block_on(async {
         let mut rows = Vec::new();
 
-        eprintln!("send 1→1 ...");
-        let (w, n) = send_one_to_one(&sizes).await;
-        let ok = matches!(w, Figure::Rate(r) if r >= 1_000_000.0) && within(w, n, 3.0);
-        rows.push(Row {
-            workload: format!("send 1→1 ({} msgs)", group(sizes.sends as f64)),
-            unit: "msg/s",
-            wactor: w,
-            native: Some(n),
-            goal: Some(("≥ 1,000,000 msg/s and ≤ 3×", ok)),
-        });
-
-        eprintln!("send N→N ...");
-        let (w, n) = send_n_to_n(&sizes).await;
-        rows.push(Row {
-            workload: format!("send N→N ({} pairs × {})", sizes.pairs, group(sizes.sends_per_pair as f64)),
-            unit: "msg/s",
-            wactor: w,
-            native: Some(n),
-            goal: None,
-        });
-
-        eprintln!("call round trip ...");
-        let ((w50, n50), (w99, n99)) = call_round_trip(&sizes).await;
-        let ok = matches!(w50, Figure::Time(d) if d < Duration::from_micros(5)) && within(w50, n50, 3.0);
-        rows.push(Row {
-            workload: format!("call round trip p50 ({} calls)", group(sizes.calls as f64)),
-            unit: "",
-            wactor: w50,
-            native: Some(n50),
-            goal: Some(("< 5 µs and ≤ 3×", ok)),
-        });
-        rows.push(Row {
-            workload: "call round trip p99".into(),
-            unit: "",
-            wactor: w99,
-            native: Some(n99),
-            goal: None,
-        });
-
-        eprintln!("spawn ...");
-        let ns = native_spawn_rate(sizes.spawns).await;
-        let ws = spawn_rate(sizes.spawns, None, None).await;
-        let spawn_goal = |w: Figure| Some(("≥ 20,000 actors/s", matches!(w, Figure::Rate(r) if r >= 20_000.0)));
-        rows.push(Row {
-            workload: format!("spawn ({} actors, {SPAWN_CONCURRENCY} at a time)", group(sizes.spawns as f64)),
-            unit: "actors/s",
-            wactor: ws,
-            native: Some(ns),
-            goal: spawn_goal(ws),
-        });
-        let w = spawn_rate(sizes.spawns, Some(0), None).await;
-        rows.push(Row {
-            workload: "spawn, each hibernating once idle".into(),
-            unit: "actors/s",
-            wactor: w,
-            native: Some(ns),
-            goal: spawn_goal(w),
-        });
-        let w = spawn_rate(sizes.spawns, Some(POOL_BUDGET), Some(POOL_SLOTS)).await;
-        rows.push(Row {
-            workload: format!("spawn, instance pool of {POOL_SLOTS}, budget {POOL_BUDGET}"),
-            unit: "actors/s",
-            wactor: w,
-            native: Some(ns),
-            goal: spawn_goal(w),
-        });
-
-        eprintln!("memory ...");
-        let memory_goal = |w: Figure| Some(("< 100 KiB", matches!(w, Figure::Bytes(b) if b < 100.0 * 1024.0)));
-        let nm = memory(Probe::Native, sizes.idle);
-        let wm = memory(Probe::Live, sizes.live_instances);
-        rows.push(Row {
-            workload: format!(
-                "resident memory per idle actor ({} live; native: {})",
-                group(sizes.live_instances as f64),
-                group(sizes.idle as f64)
-            ),
-            unit: "",
-            wactor: wm,
-            native: Some(nm),
-            goal: memory_goal(wm),
-        });
-        let wm = memory(Probe::Hibernated, sizes.idle);
-        rows.push(Row {
-            workload: format!("resident memory per hibernated actor ({} live)", group(sizes.idle as f64)),
-            unit: "",
-            wactor: wm,
-            native: Some(nm),
-            goal: memory_goal(wm),
-        });
-
-        for instances in [1, sizes.reload_many] {
-            eprintln!("hot reload of {instances} ...");
-            let (switch, compile) = reload(instances).await;
+        if want("send") {
+            eprintln!("send 1→1 ...");
+            let (w, n) = send_one_to_one(&sizes).await;
+            let ok = matches!(w, Figure::Rate(r) if r >= 1_000_000.0) && within(w, n, 3.0);
             rows.push(Row {
-                workload: format!("hot reload switch, {} instance(s)", group(instances as f64)),
-                unit: "",
-                wactor: switch,
-                native: None,
-                goal: (instances >= 1_000).then(|| {
-                    ("< 200 ms", matches!(switch, Figure::Time(d) if d < Duration::from_millis(200)))
-                }),
+                workload: format!("send 1→1 ({} msgs)", group(sizes.sends as f64)),
+                unit: "msg/s",
+                wactor: w,
+                native: Some(n),
+                goal: Some(("≥ 1,000,000 msg/s and ≤ 3×", ok)),
             });
-            if instances == 1 {
+
+            eprintln!("send N→N ...");
+            let (w, n) = send_n_to_n(&sizes).await;
+            rows.push(Row {
+                workload: format!(
+                    "send N→N ({} pairs × {})",
+                    sizes.pairs,
+                    group(sizes.sends_per_pair as f64)
+                ),
+                unit: "msg/s",
+                wactor: w,
+                native: Some(n),
+                goal: None,
+            });
+        }
+        if want("call") {
+            eprintln!("call round trip ...");
+            let ((w50, n50), (w99, n99)) = call_round_trip(&sizes).await;
+            let ok = matches!(w50, Figure::Time(d) if d < Duration::from_micros(5)) && within(w50, n50, 3.0);
+            rows.push(Row {
+                workload: format!("call round trip p50 ({} calls)", group(sizes.calls as f64)),
+                unit: "",
+                wactor: w50,
+                native: Some(n50),
+                goal: Some(("< 5 µs and ≤ 3×", ok)),
+            });
+            rows.push(Row {
+                workload: "call round trip p99".into(),
+                unit: "",
+                wactor: w99,
+                native: Some(n99),
+                goal: None,
+            });
+        }
+        if want("spawn") {
+            eprintln!("spawn ...");
+            let ns = native_spawn_rate(sizes.spawns).await;
+            let ws = spawn_rate(sizes.spawns, None, None).await;
+            let spawn_goal =
+                |w: Figure| Some(("≥ 20,000 actors/s", matches!(w, Figure::Rate(r) if r >= 20_000.0)));
+            rows.push(Row {
+                workload: format!(
+                    "spawn ({} actors, {SPAWN_CONCURRENCY} at a time)",
+                    group(sizes.spawns as f64)
+                ),
+                unit: "actors/s",
+                wactor: ws,
+                native: Some(ns),
+                goal: spawn_goal(ws),
+            });
+            let w = spawn_rate(sizes.spawns, Some(0), None).await;
+            rows.push(Row {
+                workload: "spawn, each hibernating once idle".into(),
+                unit: "actors/s",
+                wactor: w,
+                native: Some(ns),
+                goal: spawn_goal(w),
+            });
+            let w = spawn_rate(sizes.spawns, Some(POOL_BUDGET), Some(POOL_SLOTS)).await;
+            rows.push(Row {
+                workload: format!("spawn, instance pool of {POOL_SLOTS}, budget {POOL_BUDGET}"),
+                unit: "actors/s",
+                wactor: w,
+                native: Some(ns),
+                goal: spawn_goal(w),
+            });
+        }
+        if want("memory") {
+            eprintln!("memory ...");
+            let memory_goal =
+                |w: Figure| Some(("< 100 KiB", matches!(w, Figure::Bytes(b) if b < 100.0 * 1024.0)));
+            let nm = memory(Probe::Native, sizes.idle);
+            let wm = memory(Probe::Live, sizes.live_instances);
+            rows.push(Row {
+                workload: format!(
+                    "resident memory per idle actor ({} live; native: {})",
+                    group(sizes.live_instances as f64),
+                    group(sizes.idle as f64)
+                ),
+                unit: "",
+                wactor: wm,
+                native: Some(nm),
+                goal: memory_goal(wm),
+            });
+            let wm = memory(Probe::Hibernated, sizes.idle);
+            rows.push(Row {
+                workload: format!(
+                    "resident memory per hibernated actor ({} live)",
+                    group(sizes.idle as f64)
+                ),
+                unit: "",
+                wactor: wm,
+                native: Some(nm),
+                goal: memory_goal(wm),
+            });
+        }
+        if want("reload") {
+            for instances in [1, sizes.reload_many] {
+                eprintln!("hot reload of {instances} ...");
+                let (switch, compile) = reload(instances).await;
                 rows.push(Row {
-                    workload: "hot reload compile (counter-v2, no cache)".into(),
+                    workload: format!("hot reload switch, {} instance(s)", group(instances as f64)),
                     unit: "",
-                    wactor: compile,
+                    wactor: switch,
                     native: None,
-                    goal: None,
+                    goal: (instances >= 1_000).then(|| {
+                        (
+                            "< 200 ms",
+                            matches!(switch, Figure::Time(d) if d < Duration::from_millis(200)),
+                        )
+                    }),
                 });
+                if instances == 1 {
+                    rows.push(Row {
+                        workload: "hot reload compile (counter-v2, no cache)".into(),
+                        unit: "",
+                        wactor: compile,
+                        native: None,
+                        goal: None,
+                    });
+                }
             }
         }
         rows

@@ -97,7 +97,11 @@ async fn many_actors_hibernate_and_wake(n: usize, budget: usize) {
         hibernating >= n - budget,
         "{hibernating} of {n} actors hibernate with a budget of {budget} instances"
     );
-    assert_eq!(metric(&node, "wactor_actors_live") as usize, n, "every actor is still live");
+    assert_eq!(
+        metric(&node, "wactor_actors_live") as usize,
+        n,
+        "every actor is still live"
+    );
     let asleep = pids
         .iter()
         .filter(|p| node.state(p) == Some(ActorState::Hibernating))
@@ -107,7 +111,11 @@ async fn many_actors_hibernate_and_wake(n: usize, budget: usize) {
     let wakes_before = metric(&node, "wactor_wakes_total");
     for (i, pid) in pids.iter().enumerate() {
         let expected = (i % 5 + 1) as u64 + 1;
-        assert_eq!(call(&node, pid, INCREMENT).await, expected, "actor {i} ({pid}) kept its count");
+        assert_eq!(
+            call(&node, pid, INCREMENT).await,
+            expected,
+            "actor {i} ({pid}) kept its count"
+        );
     }
     let woken = metric(&node, "wactor_wakes_total") - wakes_before;
     assert!(
@@ -214,5 +222,10 @@ async fn an_actor_without_state_to_hand_over_never_hibernates() {
     hibernated(&node, &counter).await;
     assert_eq!(hibernations(), 1, "only the counter hibernated");
     assert_eq!(node.state(&echo), Some(ActorState::Running));
-    assert_eq!(node.call(&echo, b"again".to_vec(), None).await.expect("call echo"), b"again");
+    assert_eq!(
+        node.call(&echo, b"again".to_vec(), None)
+            .await
+            .expect("call echo"),
+        b"again"
+    );
 }

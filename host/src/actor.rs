@@ -400,13 +400,15 @@ async fn run(
         .await;
         let ending = match served {
             Served::Ended(ending) => ending,
-            Served::Idle => match hibernate::hibernate(&node, &me, inst, &behaviour, &mut rx, &mut control).await {
-                Ok(woken) => {
-                    inst = woken;
-                    continue;
+            Served::Idle => {
+                match hibernate::hibernate(&node, &me, inst, &behaviour, &mut rx, &mut control).await {
+                    Ok(woken) => {
+                        inst = woken;
+                        continue;
+                    }
+                    Err(ending) => ending,
                 }
-                Err(ending) => ending,
-            },
+            }
         };
         // A pool replaces its workers itself, with fresh pids.
         let decided = match me.member_of.get() {
