@@ -58,7 +58,7 @@ const FULL: Sizes = Sizes {
     pairs: 64,
     sends_per_pair: 50_000,
     calls: 200_000,
-    spawns: 10_000,
+    spawns: 5_000,
     reload_many: 1_000,
 };
 
@@ -545,6 +545,8 @@ async fn run_probe(probe: Probe, n: usize) {
             };
             let node = wactor_node(NodeConfig {
                 live_instance_budget: budget,
+                max_actors: n + 1,
+                max_actors_per_behaviour: n + 1,
                 ..NodeConfig::default()
             })
             .await;
