@@ -404,6 +404,38 @@ async fn call_round_trip(sizes: &Sizes) -> ((Figure, Figure), (Figure, Figure)) 
 const POOL_SLOTS: u32 = 2_000;
 const POOL_BUDGET: usize = 1_000;
 
+/// p50 and p99 of calls to an actor that hibernates whenever it is idle
+/// (a live-instance budget of 0), so that every call wakes it.
+async fn call_waking(calls: usize) -> (Figure, Figure) {
+    let node = wactor_node(NodeConfig {
+        live_instance_budget: Some(0),
+        ..NodeConfig::default()
+    })
+    .await;
+    let pid = node.spawn("counter", Vec::new()).await.expect("spawn");
+    let mut lat = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        // Asleep before each call.
+        while metric(&node, "wactor_instances_live") > 0 {
+            tokio::task::yield_now().await;
+        }
+        let started = Instant::now();
+        node.call(&pid, INCREMENT.to_vec(), None).await.expect("call");
+        lat.push(started.elapsed());
+    }
+    assert_eq!(
+        wactor_get(&node, &pid).await,
+        calls as u64,
+        "the count survived every hibernation"
+    );
+    lat.sort();
+    node.shutdown(Duration::from_secs(5)).await;
+    (
+        Figure::Time(percentile(&lat, 0.5)),
+        Figure::Time(percentile(&lat, 0.99)),
+    )
+}
+
 /// Spawns that may be in flight at once.
 const SPAWN_CONCURRENCY: usize = 16;
 
@@ -571,6 +603,30 @@ async fn run_probe(probe: Probe, n: usize) {
     println!("probe-bytes-per-actor {}", per_actor.max(0.0) / n as f64);
 }
 
+/// Load time of `counter` compiled from scratch, and read back from the
+/// compile cache by a second node.
+async fn load_times() -> (Figure, Figure) {
+    let dir = tempfile::tempdir().expect("a temporary cache directory");
+    let mut times = Vec::new();
+    for _ in 0..2 {
+        let node = Node::new(NodeConfig {
+            cache_dir: Some(dir.path().to_path_buf()),
+            ..NodeConfig::default()
+        })
+        .expect("start a node");
+        let b = node
+            .load("counter", guest_bytes("target/actors", "counter"))
+            .await
+            .expect("load the counter guest");
+        times.push((b.version.from_cache, b.version.compile_time));
+    }
+    assert!(
+        !times[0].0 && times[1].0,
+        "the second load hit the cache: {times:?}"
+    );
+    (Figure::Time(times[0].1), Figure::Time(times[1].1))
+}
+
 /// Switch time of a hot upgrade of `instances` live counters to
 /// `counter-v2`, and the load (compile) time of the new version.
 async fn reload(instances: usize) -> (Figure, Figure) {
@@ -736,6 +792,21 @@ fn main() {
                 native: Some(n99),
                 goal: None,
             });
+            let (wake50, wake99) = call_waking(sizes.calls / 10).await;
+            rows.push(Row {
+                workload: "call to a hibernated actor p50 (wake, restore, answer)".into(),
+                unit: "",
+                wactor: wake50,
+                native: Some(n50),
+                goal: None,
+            });
+            rows.push(Row {
+                workload: "call to a hibernated actor p99".into(),
+                unit: "",
+                wactor: wake99,
+                native: Some(n99),
+                goal: None,
+            });
         }
         if want("spawn") {
             eprintln!("spawn ...");
@@ -825,6 +896,21 @@ fn main() {
                     });
                 }
             }
+            let (fresh, cached) = load_times().await;
+            rows.push(Row {
+                workload: "load counter: compile".into(),
+                unit: "",
+                wactor: fresh,
+                native: None,
+                goal: None,
+            });
+            rows.push(Row {
+                workload: "load counter: compile cache hit".into(),
+                unit: "",
+                wactor: cached,
+                native: None,
+                goal: None,
+            });
         }
         rows
     });
