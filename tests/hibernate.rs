@@ -229,3 +229,47 @@ async fn an_actor_without_state_to_hand_over_never_hibernates() {
         b"again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_instance_pool_serves_many_actors_through_hibernation() {
+    // 8 pooled instances, at most 4 kept by idle actors: 40 actors take
+    // turns in the pool and every one keeps its count.
+    let config = NodeConfig {
+        instance_pool: Some(8),
+        live_instance_budget: Some(4),
+        ..NodeConfig::default()
+    };
+    let node = node_with(config, &["counter"]).await;
+    let mut pids = Vec::new();
+    for _ in 0..40 {
+        pids.push(node.spawn("counter", Vec::new()).await.expect("spawn counter"));
+    }
+    for round in 1..=2 {
+        for pid in &pids {
+            assert_eq!(call(&node, pid, INCREMENT).await, round);
+        }
+    }
+    assert!(metric(&node, "wactor_instances_live") <= 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_instance_pool_refuses_a_spawn_with_the_reason() {
+    let config = NodeConfig {
+        instance_pool: Some(2),
+        live_instance_budget: None,
+        ..NodeConfig::default()
+    };
+    let node = node_with(config, &["counter"]).await;
+    let a = node.spawn("counter", Vec::new()).await.expect("first slot");
+    node.spawn("counter", Vec::new()).await.expect("second slot");
+    let err = node
+        .spawn("counter", Vec::new())
+        .await
+        .expect_err("no third slot");
+    assert!(matches!(err, wactor::SpawnError::InitFailed(_)), "{err:?}");
+    assert_eq!(
+        call(&node, &a, INCREMENT).await,
+        1,
+        "the pooled actors still serve"
+    );
+}
