@@ -209,25 +209,24 @@ async fn a_hibernating_actor_stops_when_asked() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_actor_without_state_to_hand_over_never_hibernates() {
-    // `echo` keeps no serde state: its `snapshot` answers `none`, so it
-    // would lose nothing, but the host cannot know that and keeps it.
-    let node = node_with(sleepy(), &["echo", "counter"]).await;
+    // `echo` keeps no serde state: its `snapshot` answers `none`, so the
+    // host cannot hand anything to a new instance and keeps this one.
+    let node = node_with(sleepy(), &["echo"]).await;
     let echo = node.spawn("echo", Vec::new()).await.expect("spawn echo");
+    wait_until("echo was asked for its state and had none", LONG, || {
+        metric(&node, "wactor_hibernation_refusals_total") == 1
+    })
+    .await;
+    assert_eq!(metric(&node, "wactor_hibernations_total"), 0);
+    assert_eq!(node.state(&echo), Some(ActorState::Running));
     let answer = node.call(&echo, b"hi".to_vec(), None).await.expect("call echo");
     assert_eq!(answer, b"hi");
-    // Once echo has asked for hibernation and been refused, the counter
-    // started after it hibernates too; echo stays running.
-    let hibernations = || metric(&node, "wactor_hibernations_total");
-    let counter = node.spawn("counter", Vec::new()).await.expect("spawn counter");
-    hibernated(&node, &counter).await;
-    assert_eq!(hibernations(), 1, "only the counter hibernated");
-    assert_eq!(node.state(&echo), Some(ActorState::Running));
     assert_eq!(
-        node.call(&echo, b"again".to_vec(), None)
-            .await
-            .expect("call echo"),
-        b"again"
+        metric(&node, "wactor_hibernation_refusals_total"),
+        1,
+        "an instance is asked once"
     );
+    assert_eq!(metric(&node, "wactor_wakes_total"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -104,6 +104,7 @@ pub(crate) async fn hibernate(
         Ok(Some(state)) => state,
         Ok(None) => {
             inst.store.data_mut().keeps_no_state = true;
+            node.metrics.hibernation_refusals.inc();
             return Ok(inst);
         }
         Err(e) => {

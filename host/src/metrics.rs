@@ -180,6 +180,8 @@ registry! {
     hibernations: Counter = "wactor_hibernations_total",
     /// Times a hibernated actor woke for its next message.
     wakes: Counter = "wactor_wakes_total",
+    /// Idle instances that cannot hibernate because their snapshot answered none (each counted once).
+    hibernation_refusals: Counter = "wactor_hibernation_refusals_total",
 }
 
 impl Metrics {
