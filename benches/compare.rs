@@ -30,7 +30,7 @@ struct Sizes {
     /// Idle actors in the memory figures (native, and wactor hibernated).
     idle: usize,
     /// Idle wactor actors that each keep their instance: each takes about
-    /// 7 memory mappings, and the kernel's default `vm.max_map_count` of
+    /// 5 memory mappings, and the kernel's default `vm.max_map_count` of
     /// 65,530 is not raised for the benchmark.
     live_instances: usize,
     pairs: usize,
@@ -43,7 +43,7 @@ struct Sizes {
 const QUICK: Sizes = Sizes {
     sends: 200_000,
     idle: 10_000,
-    live_instances: 5_000,
+    live_instances: 10_000,
     pairs: 16,
     sends_per_pair: 10_000,
     calls: 20_000,
@@ -54,11 +54,11 @@ const QUICK: Sizes = Sizes {
 const FULL: Sizes = Sizes {
     sends: 2_000_000,
     idle: 100_000,
-    live_instances: 5_000,
+    live_instances: 10_000,
     pairs: 64,
     sends_per_pair: 50_000,
     calls: 200_000,
-    spawns: 5_000,
+    spawns: 10_000,
     reload_many: 1_000,
 };
 

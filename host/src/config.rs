@@ -69,7 +69,7 @@ pub struct NodeConfig {
     pub hibernate_after: Option<Duration>,
     /// Live instances the node keeps before idle actors hibernate at once;
     /// `None` for no budget. Default [`DEFAULT_LIVE_INSTANCE_BUDGET`]
-    /// (5 000): a live instance takes about 7 memory mappings, and the
+    /// (5 000): a live instance takes about 5 memory mappings, and the
     /// kernel's default limit (`vm.max_map_count`) is 65 530.
     pub live_instance_budget: Option<usize>,
     /// Instances to reserve in a pool up front, or `None` to allocate each

@@ -48,6 +48,13 @@ pub(crate) fn new_engine(node: &NodeConfig) -> anyhow::Result<Engine> {
     // Actors use plain (non-async-ABI) exports; leaving the component-model
     // concurrency machinery off makes every guest call cheaper.
     config.concurrency_support(false);
+    // Copy data segments into each new linear memory instead of mapping a
+    // copy-on-write image: the image costs two more memory mappings per
+    // instance, and the kernel's default cap on mappings is what bounds the
+    // live instances of a node (see `NodeConfig::live_instance_budget`).
+    // Actor data segments are small, so the copy costs no measurable spawn
+    // time (BENCHMARKS.md).
+    config.memory_init_cow(false);
     if let Some(slots) = node.instance_pool {
         // Instances, memories and fiber stacks come from slots reserved up
         // front and are reset (not unmapped) when an actor lets go of them:
