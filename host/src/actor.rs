@@ -25,6 +25,7 @@ use crate::bindings::{wit, ActorBindings};
 use crate::config::NodeConfig;
 use crate::engine::Behaviour;
 use crate::error::{DeliveryError, SpawnError};
+use crate::hibernate::{self, LiveInstance};
 use crate::mailbox::{Envelope, Letter, Mailbox, MailboxReceiver};
 use crate::manifest::Settings;
 use crate::node::{Exit, NodeInner};
@@ -46,6 +47,8 @@ pub(crate) struct ActorData {
     pub(crate) ticks: u64,
     /// The guest's stderr, read back to explain a panic.
     stderr: GuestOutput,
+    /// This instance's `snapshot` answered `none`: it cannot hibernate.
+    pub(crate) keeps_no_state: bool,
     wasi: WasiCtx,
     table: ResourceTable,
     limits: Limits,
@@ -161,6 +164,7 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Result<Store<ActorData
         important: false,
         ticks: 0,
         stderr,
+        keeps_no_state: false,
         wasi,
         table: ResourceTable::new(),
         limits,
@@ -294,6 +298,7 @@ enum Step {
 pub(crate) struct Instance {
     pub(crate) store: Store<ActorData>,
     pub(crate) actor: ActorBindings,
+    _live: LiveInstance,
 }
 
 /// How a new instance gets its state.
@@ -313,6 +318,7 @@ impl Instance {
         behaviour: &Behaviour,
         start: Start<'_>,
     ) -> Result<Instance, String> {
+        let live = node.instances.count();
         let mut store = new_store(node, me)?;
         let actor = behaviour
             .pre
@@ -324,7 +330,11 @@ impl Instance {
             Start::Restore(state) => actor.call_restore(&mut store, &state).await,
         };
         match started {
-            Ok(Ok(())) => Ok(Instance { store, actor }),
+            Ok(Ok(())) => Ok(Instance {
+                store,
+                actor,
+                _live: live,
+            }),
             Ok(Err(reason)) => Err(reason),
             Err(e) => Err(store.data().trap_reason(&e)),
         }
@@ -407,7 +417,7 @@ async fn run(
 
     let mut history = RestartHistory::default();
     let reason = loop {
-        let ending = serve(
+        let served = serve(
             &node,
             &me,
             &mut inst,
@@ -417,6 +427,18 @@ async fn run(
             &args,
         )
         .await;
+        let ending = match served {
+            Served::Ended(ending) => ending,
+            Served::Idle => {
+                match hibernate::hibernate(&node, &me, inst, &behaviour, &mut rx, &mut control).await {
+                    Ok(woken) => {
+                        inst = woken;
+                        continue;
+                    }
+                    Err(ending) => ending,
+                }
+            }
+        };
         // A pool replaces its workers itself, with fresh pids.
         let decided = match me.member_of.get() {
             Some(_) => Err(ending.reason().to_string()),
@@ -445,7 +467,22 @@ async fn run(
     node.on_worker_exit(&me);
 }
 
-/// Hands envelopes to one instance until it ends, and says how it ended.
+/// Why [`serve`] returned.
+enum Served {
+    /// The instance's run ended.
+    Ended(Ending),
+    /// The actor is idle and should hibernate (see [`hibernate`]).
+    Idle,
+}
+
+impl From<Ending> for Served {
+    fn from(ending: Ending) -> Self {
+        Served::Ended(ending)
+    }
+}
+
+/// Hands envelopes to one instance until it ends or goes idle for long
+/// enough to hibernate.
 async fn serve(
     node: &Arc<NodeInner>,
     me: &Arc<Process>,
@@ -454,28 +491,30 @@ async fn serve(
     rx: &mut MailboxReceiver,
     control: &mut watch::Receiver<Option<Control>>,
     args: &[u8],
-) -> Ending {
+) -> Served {
     loop {
         // Between messages: a stop or a kill ends the actor at once.
+        let keeps_no_state = inst.store.data().keeps_no_state;
         let env = tokio::select! {
             biased;
             _ = control.changed() => match current(control) {
-                Some(Control::Kill(r)) => return Ending::Host(r),
-                Some(Control::Exit(r)) => return Ending::LinkExit(r),
+                Some(Control::Kill(r)) => return Ending::Host(r).into(),
+                Some(Control::Exit(r)) => return Ending::LinkExit(r).into(),
                 Some(Control::Stop(r)) => {
                     run_terminate(inst, &r, control).await;
-                    return Ending::Host(r);
+                    return Ending::Host(r).into();
                 }
                 None => continue,
             },
             env = rx.recv() => env,
+            _ = hibernate::idle(node, keeps_no_state) => return Served::Idle,
         };
         let Some(Letter { env, trace }) = env else {
-            return Ending::Host("normal".to_string());
+            return Ending::Host("normal".to_string()).into();
         };
         if let Envelope::Upgrade(upgrade) = env {
             if let Err(ending) = reload::upgrade(node, me, inst, behaviour, args, upgrade).await {
-                return ending;
+                return ending.into();
             }
             continue;
         }
@@ -489,8 +528,8 @@ async fn serve(
                 tokio::select! {
                     biased;
                     _ = control.changed() => match current(control) {
-                        Some(Control::Kill(r)) => return Ending::Host(r),
-                        Some(Control::Exit(r)) => return Ending::LinkExit(r),
+                        Some(Control::Kill(r)) => return Ending::Host(r).into(),
+                        Some(Control::Exit(r)) => return Ending::LinkExit(r).into(),
                         Some(Control::Stop(r)) => stop_after = Some(r),
                         None => {}
                     },
@@ -504,13 +543,13 @@ async fn serve(
             Step::Continue => {}
             Step::Stop(r) => {
                 run_terminate(inst, &r, control).await;
-                return Ending::Stopped(r);
+                return Ending::Stopped(r).into();
             }
-            Step::Trap(r) => return Ending::Trap(r),
+            Step::Trap(r) => return Ending::Trap(r).into(),
         }
         if let Some(r) = stop_after {
             run_terminate(inst, &r, control).await;
-            return Ending::Host(r);
+            return Ending::Host(r).into();
         }
     }
 }

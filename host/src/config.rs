@@ -24,6 +24,10 @@ pub const DEFAULT_MAX_ACTORS: usize = 100_000;
 /// Default cap on live actors of one behaviour on one node.
 pub const DEFAULT_MAX_ACTORS_PER_BEHAVIOUR: usize = 100_000;
 
+/// Default budget of live instances on one node; idle actors past it
+/// hibernate (see [`hibernate`](crate::hibernate)).
+pub const DEFAULT_LIVE_INSTANCE_BUDGET: usize = 5_000;
+
 /// Settings of a [`Node`](crate::Node).
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -61,6 +65,25 @@ pub struct NodeConfig {
     /// The cluster to join (see [`cluster`](crate::cluster)); `None` runs
     /// the node alone. Default `None`.
     pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// Idle time after which an actor hibernates: its state is snapshotted
+    /// and its instance dropped until its next message (see
+    /// [`hibernate`](crate::hibernate)). Default `None`: actors hibernate
+    /// only past the live-instance budget.
+    pub hibernate_after: Option<Duration>,
+    /// Live instances the node keeps before idle actors hibernate at once;
+    /// `None` for no budget. Default [`DEFAULT_LIVE_INSTANCE_BUDGET`]
+    /// (5 000): a live instance takes about 5 memory mappings, and the
+    /// kernel's default limit (`vm.max_map_count`) is 65 530.
+    pub live_instance_budget: Option<usize>,
+    /// Instances to reserve in a pool up front, or `None` to allocate each
+    /// instance on demand. A pool makes instantiating (spawns, restarts,
+    /// upgrades, waking from hibernation) cheaper, at the cost of address
+    /// space reserved for every slot (a memory slot is as large as the
+    /// memory reservation, 4 GiB on 64-bit hosts); when every slot is taken
+    /// a new instance fails to start. Keep it above
+    /// [`live_instance_budget`](Self::live_instance_budget) plus the actors
+    /// that may be busy at once. Default `None`.
+    pub instance_pool: Option<u32>,
 }
 
 impl Default for NodeConfig {
@@ -76,6 +99,9 @@ impl Default for NodeConfig {
             max_actors_per_behaviour: DEFAULT_MAX_ACTORS_PER_BEHAVIOUR,
             cache_dir: None,
             cluster: None,
+            hibernate_after: None,
+            live_instance_budget: Some(DEFAULT_LIVE_INSTANCE_BUDGET),
+            instance_pool: None,
         }
     }
 }

@@ -24,23 +24,50 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::actor::ActorData;
 use crate::bindings::ActorPre;
 use crate::cache::{self, CompileCache};
-use crate::config::EPOCH_TICK;
+use crate::config::{NodeConfig, EPOCH_TICK};
 use crate::convert::{self, ConvertError};
 use crate::error::LoadError;
 
+/// Core instances, tables and memories one actor's component may use
+/// from an instance pool: a guest built with the SDK has one memory and a
+/// handful of core instances (its module and the shims that tie it to
+/// WASI), each with at most one table.
+const POOLED_CORE_INSTANCES_PER_ACTOR: u32 = 8;
+const POOLED_MEMORIES_PER_ACTOR: u32 = 2;
+
 /// Builds the engine every actor of a node runs on.
-pub(crate) fn new_engine() -> anyhow::Result<Engine> {
+pub(crate) fn new_engine(node: &NodeConfig) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     // Actors use plain (non-async-ABI) exports; leaving the component-model
     // concurrency machinery off makes every guest call cheaper.
     config.concurrency_support(false);
+    // Copy data segments into each new linear memory instead of mapping a
+    // copy-on-write image: the image costs two more memory mappings per
+    // instance, and the kernel's default cap on mappings is what bounds the
+    // live instances of a node (see `NodeConfig::live_instance_budget`).
+    // Actor data segments are small, so the copy costs no measurable spawn
+    // time (BENCHMARKS.md).
+    config.memory_init_cow(false);
+    if let Some(slots) = node.instance_pool {
+        // Instances, memories and fiber stacks come from slots reserved up
+        // front and are reset (not unmapped) when an actor lets go of them:
+        // instantiating is cheaper and takes no new memory mappings.
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(POOLED_CORE_INSTANCES_PER_ACTOR))
+            .total_tables(slots.saturating_mul(POOLED_CORE_INSTANCES_PER_ACTOR))
+            .total_memories(slots.saturating_mul(POOLED_MEMORIES_PER_ACTOR))
+            .total_stacks(slots)
+            .max_memory_size(node.memory_limit_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
     let engine = Engine::new(&config)?;
     start_epoch_ticker(&engine);
     Ok(engine)

@@ -35,6 +35,7 @@
 //! | pools of workers behind one pid | `pool` |
 //! | links, monitors, restart policies | [`supervision`] |
 //! | hot upgrades of running actors | [`reload`] |
+//! | idle actors swapped out until their next message | [`hibernate`] |
 //! | timers | `timers` |
 //! | the `host` imports | `imports` |
 //! | guest stdout/stderr | `stdio` |
@@ -69,6 +70,7 @@ pub mod engine;
 pub mod error;
 /// The wire format between hosts (the `wactor-wire` crate).
 pub use wactor_wire as frame;
+pub mod hibernate;
 pub mod http;
 mod important;
 mod imports;

@@ -88,17 +88,29 @@ pub(crate) struct Refused {
 pub(crate) struct MailboxReceiver {
     rx: mpsc::Receiver<Letter>,
     system: mpsc::UnboundedReceiver<Letter>,
+    /// An envelope taken and given back (the one that woke a hibernated
+    /// actor); handed out before anything else.
+    first: Option<Letter>,
 }
 
 impl MailboxReceiver {
     /// The next envelope, system lane first; `None` once the mailbox is
     /// closed and drained.
     pub(crate) async fn recv(&mut self) -> Option<Letter> {
+        if let Some(letter) = self.first.take() {
+            return Some(letter);
+        }
         tokio::select! {
             biased;
             Some(env) = self.system.recv() => Some(env),
             env = self.rx.recv() => env,
         }
+    }
+
+    /// Gives back the envelope just received: the next `recv` returns it.
+    pub(crate) fn put_back(&mut self, letter: Letter) {
+        debug_assert!(self.first.is_none(), "one envelope given back at a time");
+        self.first = Some(letter);
     }
 }
 
@@ -112,6 +124,7 @@ impl Mailbox {
             MailboxReceiver {
                 rx,
                 system: system_rx,
+                first: None,
             },
         )
     }

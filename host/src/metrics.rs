@@ -180,6 +180,12 @@ registry! {
     important_acks: Counter = "wactor_important_acks_total",
     /// Important deliveries refused, with their reason reported to the sender.
     important_nacks: Counter = "wactor_important_nacks_total",
+    /// Times an idle actor hibernated (state kept, instance dropped).
+    hibernations: Counter = "wactor_hibernations_total",
+    /// Times a hibernated actor woke for its next message.
+    wakes: Counter = "wactor_wakes_total",
+    /// Idle instances that cannot hibernate because their snapshot answered none (each counted once).
+    hibernation_refusals: Counter = "wactor_hibernation_refusals_total",
 }
 
 impl Metrics {
@@ -214,12 +220,16 @@ impl NodeInner {
         let mut out = String::with_capacity(4096);
         self.metrics.render_counted(&mut out);
         let (mut actors, mut pools, mut depth, mut deepest) = (0u64, 0u64, 0u64, 0u64);
+        let mut hibernating = 0u64;
         for p in self.processes.iter() {
             if p.pool.is_some() {
                 pools += 1;
                 continue;
             }
             actors += 1;
+            if p.state() == crate::process::ActorState::Hibernating {
+                hibernating += 1;
+            }
             let d = p.mailbox.depth() as u64;
             depth += d;
             deepest = deepest.max(d);
@@ -231,6 +241,16 @@ impl NodeInner {
                 actors,
             ),
             ("wactor_pools_live", "Live pools.", pools),
+            (
+                "wactor_actors_hibernating",
+                "Live actors hibernating: state kept, instance dropped until the next message.",
+                hibernating,
+            ),
+            (
+                "wactor_instances_live",
+                "Component instances alive (actors not hibernating).",
+                self.instances.live() as u64,
+            ),
             (
                 "wactor_mailbox_depth",
                 "Messages waiting in all mailboxes.",

@@ -25,6 +25,7 @@ use crate::calls::Calls;
 use crate::config::NodeConfig;
 use crate::engine::{self, Behaviour, Version};
 use crate::error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
+use crate::hibernate::Instances;
 use crate::manifest::{Manifest, Settings};
 use crate::metrics::Metrics;
 use crate::names::Names;
@@ -98,6 +99,8 @@ pub(crate) struct NodeInner {
     /// Restart policies by behaviour; absent means the default.
     pub(crate) policies: DashMap<String, RestartPolicy>,
     pub(crate) metrics: Metrics,
+    /// Live instances, against the hibernation budget.
+    pub(crate) instances: Instances,
     host_pid: Pid,
     /// Set once the node joined its cluster.
     pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
@@ -155,7 +158,7 @@ impl Node {
     /// A node with the given settings. Must be called inside a tokio
     /// runtime.
     pub fn new(config: NodeConfig) -> anyhow::Result<Node> {
-        let engine = engine::new_engine()?;
+        let engine = engine::new_engine(&config)?;
         let mut linker = Linker::<ActorData>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         ActorBindings::add_to_linker::<ActorData, HasSelf<ActorData>>(&mut linker, |d| d)?;
@@ -191,6 +194,7 @@ impl Node {
                 spawn_counts: SpawnCounts::default(),
                 policies: DashMap::new(),
                 metrics: Metrics::default(),
+                instances: Instances::default(),
                 host_pid,
                 cluster: std::sync::OnceLock::new(),
             }),

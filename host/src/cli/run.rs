@@ -88,6 +88,20 @@ pub(crate) struct RunArgs {
     /// acknowledgement, in milliseconds.
     #[arg(long, default_value_t = wactor::cluster::DEFAULT_ACK_TIMEOUT.as_millis() as u64, requires = "nats")]
     ack_timeout_ms: u64,
+    /// Hibernate an actor after this long without a message, in
+    /// milliseconds: its state is kept and its instance dropped until the
+    /// next message. Default: only past the live-instance budget.
+    #[arg(long, value_name = "MS")]
+    hibernate_after_ms: Option<u64>,
+    /// Live instances kept before idle actors hibernate at once (0: no
+    /// budget).
+    #[arg(long, default_value_t = config::DEFAULT_LIVE_INSTANCE_BUDGET)]
+    live_instance_budget: usize,
+    /// Reserve this many instance slots up front (faster spawns and wakes;
+    /// a new instance fails when all are taken). Default: allocate on
+    /// demand.
+    #[arg(long, value_name = "SLOTS")]
+    instance_pool: Option<u32>,
 }
 
 impl RunArgs {
@@ -108,6 +122,9 @@ impl RunArgs {
                 ack_timeout: Duration::from_millis(self.ack_timeout_ms.max(1)),
                 ..ClusterConfig::new(url.clone())
             }),
+            hibernate_after: self.hibernate_after_ms.map(Duration::from_millis),
+            live_instance_budget: (self.live_instance_budget > 0).then_some(self.live_instance_budget),
+            instance_pool: self.instance_pool,
         }
     }
 

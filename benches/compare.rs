@@ -1,0 +1,919 @@
+//! The benchmark suite: each workload on wactor (the real host running the
+//! real `counter` guest compiled to WebAssembly) and, in the same run, the
+//! same workload on native Rust actors written with `ractor`, with the cost
+//! ratio between the two.
+//!
+//! Run it with `scripts/bench` (or `cargo bench -p wactor-bench -- [--quick]`);
+//! it prints one table. The guests must be built first
+//! (`scripts/build-guests`).
+//!
+//! Both sides run on the same tokio multi-thread runtime, and the embedding
+//! program talks to the actors the same way on both: wactor through its
+//! in-process [`Node`] API, ractor through `ActorRef`. The wactor counter
+//! takes postcard bytes (`[0]` = increment, `[1]` = get); the native counter
+//! takes an enum.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use wactor::{Node, NodeConfig, Pid};
+
+/// The counter guest's requests, postcard-encoded.
+const INCREMENT: &[u8] = &[0];
+const GET: &[u8] = &[1];
+
+/// How much work each workload does.
+struct Sizes {
+    sends: usize,
+    /// Idle actors in the memory figures (native, and wactor hibernated).
+    idle: usize,
+    /// Idle wactor actors that each keep their instance: each takes about
+    /// 5 memory mappings, and the kernel's default `vm.max_map_count` of
+    /// 65,530 is not raised for the benchmark.
+    live_instances: usize,
+    pairs: usize,
+    sends_per_pair: usize,
+    calls: usize,
+    spawns: usize,
+    reload_many: usize,
+}
+
+const QUICK: Sizes = Sizes {
+    sends: 200_000,
+    idle: 10_000,
+    live_instances: 10_000,
+    pairs: 16,
+    sends_per_pair: 10_000,
+    calls: 20_000,
+    spawns: 5_000,
+    reload_many: 1_000,
+};
+
+const FULL: Sizes = Sizes {
+    sends: 2_000_000,
+    idle: 100_000,
+    live_instances: 10_000,
+    pairs: 64,
+    sends_per_pair: 50_000,
+    calls: 200_000,
+    spawns: 10_000,
+    reload_many: 1_000,
+};
+
+// ---------------------------------------------------------------------------
+// The native side: a counter actor written with ractor.
+
+enum CounterMsg {
+    /// A plain message: counted, no answer.
+    Bump,
+    /// A call: add one and answer the count.
+    Increment(RpcReplyPort<u64>),
+    /// A call: answer the count.
+    Get(RpcReplyPort<u64>),
+}
+
+struct NativeCounter;
+
+impl Actor for NativeCounter {
+    type Msg = CounterMsg;
+    type State = u64;
+    type Arguments = ();
+
+    async fn pre_start(&self, _me: ActorRef<CounterMsg>, _args: ()) -> Result<u64, ActorProcessingErr> {
+        Ok(0)
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<CounterMsg>,
+        msg: CounterMsg,
+        count: &mut u64,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            CounterMsg::Bump => *count += 1,
+            CounterMsg::Increment(reply) => {
+                *count += 1;
+                let _ = reply.send(*count);
+            }
+            CounterMsg::Get(reply) => {
+                let _ = reply.send(*count);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn native_spawn() -> ActorRef<CounterMsg> {
+    let (actor, _) = Actor::spawn(None, NativeCounter, ())
+        .await
+        .expect("spawn a ractor actor");
+    actor
+}
+
+async fn native_get(actor: &ActorRef<CounterMsg>) -> u64 {
+    match actor.call(CounterMsg::Get, None).await.expect("ractor call") {
+        CallResult::Success(n) => n,
+        other => panic!("ractor call failed: {}", describe(&other)),
+    }
+}
+
+fn describe<T>(r: &CallResult<T>) -> &'static str {
+    match r {
+        CallResult::Success(_) => "success",
+        CallResult::Timeout => "timeout",
+        CallResult::SenderError => "sender dropped",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The wactor side.
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("benches/ has a parent")
+        .to_path_buf()
+}
+
+fn guest_bytes(dir: &str, name: &str) -> Vec<u8> {
+    let path = repo_root().join(dir).join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e}; run scripts/build-guests first",
+            path.display()
+        )
+    })
+}
+
+async fn wactor_node(config: NodeConfig) -> Node {
+    let node = Node::new(config).expect("start a node");
+    node.load("counter", guest_bytes("target/actors", "counter"))
+        .await
+        .expect("load the counter guest");
+    node
+}
+
+fn config_for(sizes: &Sizes) -> NodeConfig {
+    NodeConfig {
+        // Room for a whole burst: the send workloads measure throughput,
+        // not back-pressure.
+        mailbox_capacity: sizes.sends.max(sizes.sends_per_pair) + 16,
+        ..NodeConfig::default()
+    }
+}
+
+async fn wactor_get(node: &Node, pid: &Pid) -> u64 {
+    let answer = node
+        .call(pid, GET.to_vec(), Some(Duration::from_secs(120)))
+        .await
+        .expect("call counter");
+    u64::from_le_bytes(postcard_u64(&answer))
+}
+
+/// Decodes postcard's varint `u64` into little-endian bytes.
+fn postcard_u64(bytes: &[u8]) -> [u8; 8] {
+    let mut v: u64 = 0;
+    for (i, b) in bytes.iter().enumerate().take(10) {
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    v.to_le_bytes()
+}
+
+// ---------------------------------------------------------------------------
+// Measurements.
+
+/// One measured figure.
+#[derive(Clone, Copy)]
+enum Figure {
+    /// Operations per second (more is better).
+    Rate(f64),
+    /// A duration (less is better).
+    Time(Duration),
+    /// Bytes (less is better).
+    Bytes(f64),
+}
+
+impl Figure {
+    fn show(self, unit: &str) -> String {
+        match self {
+            Figure::Rate(r) => format!("{} {unit}", group(r)),
+            Figure::Time(d) => show_time(d),
+            Figure::Bytes(b) => format!("{:.1} KiB", b / 1024.0),
+        }
+    }
+
+    /// Cost per operation, for the ratio.
+    fn cost(self) -> f64 {
+        match self {
+            Figure::Rate(r) => 1.0 / r,
+            Figure::Time(d) => d.as_secs_f64(),
+            Figure::Bytes(b) => b,
+        }
+    }
+}
+
+fn show_time(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 1e-3 {
+        format!("{:.2} µs", s * 1e6)
+    } else {
+        format!("{:.2} ms", s * 1e3)
+    }
+}
+
+fn group(v: f64) -> String {
+    let n = v.round() as u64;
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One line of the table.
+struct Row {
+    workload: String,
+    unit: &'static str,
+    wactor: Figure,
+    native: Option<Figure>,
+    /// The goal, and whether it was met.
+    goal: Option<(&'static str, bool)>,
+}
+
+fn rate(n: usize, d: Duration) -> Figure {
+    Figure::Rate(n as f64 / d.as_secs_f64())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Memory mappings of this process (`vm.max_map_count` caps them).
+fn mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.lines().count())
+        .unwrap_or(0)
+}
+
+/// Resident set size of this process, in bytes.
+fn rss() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb * 1024.0)
+        .unwrap_or(0.0)
+}
+
+// ---------------------------------------------------------------------------
+// Workloads.
+
+async fn send_one_to_one(sizes: &Sizes) -> (Figure, Figure) {
+    let node = wactor_node(config_for(sizes)).await;
+    let pid = node.spawn("counter", Vec::new()).await.expect("spawn");
+    wactor_get(&node, &pid).await;
+    let started = Instant::now();
+    for _ in 0..sizes.sends {
+        node.send(&pid, Vec::new()).expect("send");
+    }
+    wactor_get(&node, &pid).await;
+    let wactor = rate(sizes.sends, started.elapsed());
+    node.shutdown(Duration::from_secs(5)).await;
+
+    let actor = native_spawn().await;
+    native_get(&actor).await;
+    let started = Instant::now();
+    for _ in 0..sizes.sends {
+        actor.send_message(CounterMsg::Bump).expect("ractor send");
+    }
+    let n = native_get(&actor).await;
+    let native = rate(sizes.sends, started.elapsed());
+    assert_eq!(n as usize, sizes.sends, "the native counter saw every message");
+    actor.stop(None);
+    (wactor, native)
+}
+
+async fn send_n_to_n(sizes: &Sizes) -> (Figure, Figure) {
+    let total = sizes.pairs * sizes.sends_per_pair;
+    let node = wactor_node(config_for(sizes)).await;
+    let mut pids = Vec::new();
+    for _ in 0..sizes.pairs {
+        pids.push(node.spawn("counter", Vec::new()).await.expect("spawn"));
+    }
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for pid in pids {
+        let node = node.clone();
+        let n = sizes.sends_per_pair;
+        tasks.spawn(async move {
+            for _ in 0..n {
+                node.send(&pid, Vec::new()).expect("send");
+            }
+            wactor_get(&node, &pid).await;
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("sender task");
+    }
+    let wactor = rate(total, started.elapsed());
+    node.shutdown(Duration::from_secs(5)).await;
+
+    let mut actors = Vec::new();
+    for _ in 0..sizes.pairs {
+        actors.push(native_spawn().await);
+    }
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for actor in &actors {
+        let actor = actor.clone();
+        let n = sizes.sends_per_pair;
+        tasks.spawn(async move {
+            for _ in 0..n {
+                actor.send_message(CounterMsg::Bump).expect("ractor send");
+            }
+            assert_eq!(native_get(&actor).await as usize, n);
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("sender task");
+    }
+    let native = rate(total, started.elapsed());
+    for a in actors {
+        a.stop(None);
+    }
+    (wactor, native)
+}
+
+/// p50 and p99 of the call round trip, wactor then native.
+async fn call_round_trip(sizes: &Sizes) -> ((Figure, Figure), (Figure, Figure)) {
+    let warmup = sizes.calls / 10;
+    let node = wactor_node(config_for(sizes)).await;
+    let pid = node.spawn("counter", Vec::new()).await.expect("spawn");
+    let mut lat = Vec::with_capacity(sizes.calls);
+    for i in 0..warmup + sizes.calls {
+        let started = Instant::now();
+        node.call(&pid, INCREMENT.to_vec(), None).await.expect("call");
+        if i >= warmup {
+            lat.push(started.elapsed());
+        }
+    }
+    lat.sort();
+    let w = (
+        Figure::Time(percentile(&lat, 0.5)),
+        Figure::Time(percentile(&lat, 0.99)),
+    );
+    node.shutdown(Duration::from_secs(5)).await;
+
+    let actor = native_spawn().await;
+    lat.clear();
+    for i in 0..warmup + sizes.calls {
+        let started = Instant::now();
+        match actor
+            .call(CounterMsg::Increment, None)
+            .await
+            .expect("ractor call")
+        {
+            CallResult::Success(_) => {}
+            other => panic!("ractor call failed: {}", describe(&other)),
+        }
+        if i >= warmup {
+            lat.push(started.elapsed());
+        }
+    }
+    lat.sort();
+    let n = (
+        Figure::Time(percentile(&lat, 0.5)),
+        Figure::Time(percentile(&lat, 0.99)),
+    );
+    actor.stop(None);
+    ((w.0, n.0), (w.1, n.1))
+}
+
+/// Instance pool slots and live-instance budget of the pooled spawn row.
+const POOL_SLOTS: u32 = 2_000;
+const POOL_BUDGET: usize = 1_000;
+
+/// p50 and p99 of calls to an actor that hibernates whenever it is idle
+/// (a live-instance budget of 0), so that every call wakes it.
+async fn call_waking(calls: usize) -> (Figure, Figure) {
+    let node = wactor_node(NodeConfig {
+        live_instance_budget: Some(0),
+        ..NodeConfig::default()
+    })
+    .await;
+    let pid = node.spawn("counter", Vec::new()).await.expect("spawn");
+    let mut lat = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        // Asleep before each call.
+        while metric(&node, "wactor_instances_live") > 0 {
+            tokio::task::yield_now().await;
+        }
+        let started = Instant::now();
+        node.call(&pid, INCREMENT.to_vec(), None).await.expect("call");
+        lat.push(started.elapsed());
+    }
+    assert_eq!(
+        wactor_get(&node, &pid).await,
+        calls as u64,
+        "the count survived every hibernation"
+    );
+    lat.sort();
+    node.shutdown(Duration::from_secs(5)).await;
+    (
+        Figure::Time(percentile(&lat, 0.5)),
+        Figure::Time(percentile(&lat, 0.99)),
+    )
+}
+
+/// Spawns that may be in flight at once.
+const SPAWN_CONCURRENCY: usize = 16;
+
+async fn spawn_native(n: usize) -> Vec<ActorRef<CounterMsg>> {
+    let mut actors = Vec::with_capacity(n);
+    let mut batch = tokio::task::JoinSet::new();
+    while actors.len() < n {
+        for _ in 0..SPAWN_CONCURRENCY.min(n - actors.len()) {
+            batch.spawn(native_spawn());
+        }
+        while let Some(a) = batch.join_next().await {
+            actors.push(a.expect("spawn task"));
+        }
+    }
+    actors
+}
+
+async fn spawn_wactor(node: &Node, n: usize) -> Vec<Pid> {
+    let mut pids = Vec::with_capacity(n);
+    let mut batch = tokio::task::JoinSet::new();
+    while pids.len() < n {
+        for _ in 0..SPAWN_CONCURRENCY.min(n - pids.len()) {
+            let node = node.clone();
+            batch.spawn(async move { node.spawn("counter", Vec::new()).await });
+        }
+        while let Some(r) = batch.join_next().await {
+            pids.push(r.expect("spawn task").expect("spawn"));
+        }
+    }
+    pids
+}
+
+/// A value from a node's metrics page.
+fn metric(node: &Node, name: &str) -> u64 {
+    node.metrics_text()
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .unwrap_or(0)
+}
+
+/// Spawn rate of `n` actors, each keeping its instance (`budget: None`)
+/// or hibernating once idle past `budget` live instances, optionally with
+/// an instance pool.
+async fn spawn_rate(n: usize, budget: Option<usize>, pool: Option<u32>) -> Figure {
+    let node = wactor_node(NodeConfig {
+        live_instance_budget: budget,
+        instance_pool: pool,
+        ..NodeConfig::default()
+    })
+    .await;
+    spawn_wactor(&node, 1).await;
+    let started = Instant::now();
+    spawn_wactor(&node, n).await;
+    let spawned = rate(n, started.elapsed());
+    node.shutdown(Duration::from_secs(60)).await;
+    spawned
+}
+
+async fn native_spawn_rate(n: usize) -> Figure {
+    spawn_native(1).await;
+    let started = Instant::now();
+    let actors = spawn_native(n).await;
+    let spawned = rate(n, started.elapsed());
+    for a in actors {
+        a.stop(None);
+    }
+    spawned
+}
+
+/// What a memory probe measures.
+#[derive(Clone, Copy)]
+enum Probe {
+    /// Native ractor actors.
+    Native,
+    /// wactor actors, each keeping its instance.
+    Live,
+    /// wactor actors, each hibernated.
+    Hibernated,
+}
+
+impl Probe {
+    fn name(self) -> &'static str {
+        match self {
+            Probe::Native => "native",
+            Probe::Live => "live",
+            Probe::Hibernated => "hibernated",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Probe> {
+        [Probe::Native, Probe::Live, Probe::Hibernated]
+            .into_iter()
+            .find(|p| p.name() == s)
+    }
+}
+
+/// Resident memory per idle actor with `n` of them live, measured in a
+/// fresh process (this program, run with `--probe`): memory an earlier
+/// workload freed would otherwise be reused and hide what the actors take.
+fn memory(probe: Probe, n: usize) -> Figure {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let out = std::process::Command::new(exe)
+        .args(["--probe", probe.name(), &n.to_string()])
+        .output()
+        .expect("run a memory probe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bytes = text
+        .lines()
+        .find_map(|l| l.strip_prefix("probe-bytes-per-actor "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "the {} memory probe failed:\n{text}\n{}",
+                probe.name(),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    Figure::Bytes(bytes)
+}
+
+/// The probe itself: spawns `n` idle actors and prints the resident
+/// memory they added, per actor.
+async fn run_probe(probe: Probe, n: usize) {
+    let per_actor = match probe {
+        Probe::Native => {
+            spawn_native(1).await;
+            let before = rss();
+            let actors = spawn_native(n).await;
+            let grown = rss() - before;
+            drop(actors);
+            grown
+        }
+        Probe::Live | Probe::Hibernated => {
+            let budget = match probe {
+                Probe::Hibernated => Some(0),
+                _ => None,
+            };
+            let node = wactor_node(NodeConfig {
+                live_instance_budget: budget,
+                max_actors: n + 1,
+                max_actors_per_behaviour: n + 1,
+                ..NodeConfig::default()
+            })
+            .await;
+            // One first, so that what a node allocates once is not counted.
+            spawn_wactor(&node, 1).await;
+            let before = rss();
+            let maps_before = mappings();
+            spawn_wactor(&node, n).await;
+            if budget.is_some() {
+                while metric(&node, "wactor_actors_hibernating") as usize <= n {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            let grown = rss() - before;
+            eprintln!(
+                "{} memory mappings per actor",
+                (mappings() - maps_before) as f64 / n as f64
+            );
+            grown
+        }
+    };
+    println!("probe-bytes-per-actor {}", per_actor.max(0.0) / n as f64);
+}
+
+/// Load time of `counter` compiled from scratch, and read back from the
+/// compile cache by a second node.
+async fn load_times() -> (Figure, Figure) {
+    let dir = tempfile::tempdir().expect("a temporary cache directory");
+    let mut times = Vec::new();
+    for _ in 0..2 {
+        let node = Node::new(NodeConfig {
+            cache_dir: Some(dir.path().to_path_buf()),
+            ..NodeConfig::default()
+        })
+        .expect("start a node");
+        let b = node
+            .load("counter", guest_bytes("target/actors", "counter"))
+            .await
+            .expect("load the counter guest");
+        times.push((b.version.from_cache, b.version.compile_time));
+    }
+    assert!(
+        !times[0].0 && times[1].0,
+        "the second load hit the cache: {times:?}"
+    );
+    (Figure::Time(times[0].1), Figure::Time(times[1].1))
+}
+
+/// Switch time of a hot upgrade of `instances` live counters to
+/// `counter-v2`, and the load (compile) time of the new version.
+async fn reload(instances: usize) -> (Figure, Figure) {
+    let node = wactor_node(NodeConfig::default()).await;
+    let pids = spawn_wactor(&node, instances).await;
+    for pid in &pids {
+        node.call(pid, INCREMENT.to_vec(), None).await.expect("call");
+    }
+    let report = node
+        .upgrade("counter", guest_bytes("target/test-guests", "counter-v2"))
+        .await
+        .expect("upgrade to counter-v2");
+    assert_eq!(
+        report.upgraded.len(),
+        instances,
+        "every instance switched: {:?}",
+        report.failed
+    );
+    let compile = node
+        .behaviours()
+        .into_iter()
+        .find(|b| b.name == "counter")
+        .map(|b| b.version.compile_time)
+        .unwrap_or_default();
+    // The state survived: counter-v2 answers count + 1,000,000.
+    let n = wactor_get(&node, &pids[0]).await;
+    assert_eq!(n, 1_000_001, "the count survived the upgrade");
+    node.shutdown(Duration::from_secs(30)).await;
+    (Figure::Time(report.switch_time), Figure::Time(compile))
+}
+
+// ---------------------------------------------------------------------------
+
+fn print_table(rows: &[Row], quick: bool) {
+    let header = [
+        "workload",
+        "wactor (wasm)",
+        "ractor (native)",
+        "wactor/native",
+        "goal",
+    ];
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|r| {
+            let ratio = match r.native {
+                Some(n) => format!("{:.2}×", r.wactor.cost() / n.cost()),
+                None => "—".into(),
+            };
+            let goal = match r.goal {
+                Some((text, true)) => format!("{text}: met"),
+                Some((text, false)) => format!("{text}: NOT met"),
+                None => String::new(),
+            };
+            [
+                r.workload.clone(),
+                r.wactor.show(r.unit),
+                r.native.map(|n| n.show(r.unit)).unwrap_or_else(|| "—".into()),
+                ratio,
+                goal,
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cols: [&str; 5]| {
+        let mut s = String::from("|");
+        for (c, w) in cols.iter().zip(widths) {
+            s.push_str(&format!(" {c:<w$} |"));
+        }
+        s
+    };
+    println!(
+        "\nwactor benchmarks ({}; wactor/native is the cost ratio: time, bytes or 1/rate, so 2.00× means wactor costs twice as much)\n",
+        if quick { "--quick" } else { "full" }
+    );
+    println!("{}", line(header));
+    println!("|{}|", widths.map(|w| "-".repeat(w + 2)).join("|"));
+    for row in &cells {
+        println!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+    }
+}
+
+fn within(w: Figure, n: Figure, times: f64) -> bool {
+    w.cost() <= n.cost() * times
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--probe") {
+        let probe = args
+            .get(i + 1)
+            .and_then(|p| Probe::parse(p))
+            .expect("--probe native|live|hibernated N");
+        let n = args
+            .get(i + 2)
+            .and_then(|n| n.parse().ok())
+            .expect("--probe KIND N");
+        let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+        rt.block_on(run_probe(probe, n));
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--only GROUP` runs one group: send, call, spawn, memory or reload.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
+    let want = |group: &str| only.as_deref().is_none_or(|o| o == group);
+    let sizes = if quick { QUICK } else { FULL };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let began = Instant::now();
+    let rows = rt.block_on(async {
+        let mut rows = Vec::new();
+
+        if want("send") {
+            eprintln!("send 1→1 ...");
+            let (w, n) = send_one_to_one(&sizes).await;
+            let ok = matches!(w, Figure::Rate(r) if r >= 1_000_000.0) && within(w, n, 3.0);
+            rows.push(Row {
+                workload: format!("send 1→1 ({} msgs)", group(sizes.sends as f64)),
+                unit: "msg/s",
+                wactor: w,
+                native: Some(n),
+                goal: Some(("≥ 1,000,000 msg/s and ≤ 3×", ok)),
+            });
+
+            eprintln!("send N→N ...");
+            let (w, n) = send_n_to_n(&sizes).await;
+            rows.push(Row {
+                workload: format!(
+                    "send N→N ({} pairs × {})",
+                    sizes.pairs,
+                    group(sizes.sends_per_pair as f64)
+                ),
+                unit: "msg/s",
+                wactor: w,
+                native: Some(n),
+                goal: None,
+            });
+        }
+        if want("call") {
+            eprintln!("call round trip ...");
+            let ((w50, n50), (w99, n99)) = call_round_trip(&sizes).await;
+            let ok = matches!(w50, Figure::Time(d) if d < Duration::from_micros(5)) && within(w50, n50, 3.0);
+            rows.push(Row {
+                workload: format!("call round trip p50 ({} calls)", group(sizes.calls as f64)),
+                unit: "",
+                wactor: w50,
+                native: Some(n50),
+                goal: Some(("< 5 µs and ≤ 3×", ok)),
+            });
+            rows.push(Row {
+                workload: "call round trip p99".into(),
+                unit: "",
+                wactor: w99,
+                native: Some(n99),
+                goal: None,
+            });
+            let (wake50, wake99) = call_waking(sizes.calls / 10).await;
+            rows.push(Row {
+                workload: "call to a hibernated actor p50 (wake, restore, answer)".into(),
+                unit: "",
+                wactor: wake50,
+                native: Some(n50),
+                goal: None,
+            });
+            rows.push(Row {
+                workload: "call to a hibernated actor p99".into(),
+                unit: "",
+                wactor: wake99,
+                native: Some(n99),
+                goal: None,
+            });
+        }
+        if want("spawn") {
+            eprintln!("spawn ...");
+            let ns = native_spawn_rate(sizes.spawns).await;
+            let ws = spawn_rate(sizes.spawns, None, None).await;
+            let spawn_goal =
+                |w: Figure| Some(("≥ 20,000 actors/s", matches!(w, Figure::Rate(r) if r >= 20_000.0)));
+            rows.push(Row {
+                workload: format!(
+                    "spawn ({} actors, {SPAWN_CONCURRENCY} at a time)",
+                    group(sizes.spawns as f64)
+                ),
+                unit: "actors/s",
+                wactor: ws,
+                native: Some(ns),
+                goal: spawn_goal(ws),
+            });
+            let w = spawn_rate(sizes.spawns, Some(0), None).await;
+            rows.push(Row {
+                workload: "spawn, each hibernating once idle".into(),
+                unit: "actors/s",
+                wactor: w,
+                native: Some(ns),
+                goal: spawn_goal(w),
+            });
+            let w = spawn_rate(sizes.spawns, Some(POOL_BUDGET), Some(POOL_SLOTS)).await;
+            rows.push(Row {
+                workload: format!("spawn, instance pool of {POOL_SLOTS}, budget {POOL_BUDGET}"),
+                unit: "actors/s",
+                wactor: w,
+                native: Some(ns),
+                goal: spawn_goal(w),
+            });
+        }
+        if want("memory") {
+            eprintln!("memory ...");
+            let memory_goal =
+                |w: Figure| Some(("< 100 KiB", matches!(w, Figure::Bytes(b) if b < 100.0 * 1024.0)));
+            let nm = memory(Probe::Native, sizes.idle);
+            let wm = memory(Probe::Live, sizes.live_instances);
+            rows.push(Row {
+                workload: format!(
+                    "resident memory per idle actor ({} live; native: {})",
+                    group(sizes.live_instances as f64),
+                    group(sizes.idle as f64)
+                ),
+                unit: "",
+                wactor: wm,
+                native: Some(nm),
+                goal: memory_goal(wm),
+            });
+            let wm = memory(Probe::Hibernated, sizes.idle);
+            rows.push(Row {
+                workload: format!(
+                    "resident memory per hibernated actor ({} live)",
+                    group(sizes.idle as f64)
+                ),
+                unit: "",
+                wactor: wm,
+                native: Some(nm),
+                goal: memory_goal(wm),
+            });
+        }
+        if want("reload") {
+            for instances in [1, sizes.reload_many] {
+                eprintln!("hot reload of {instances} ...");
+                let (switch, compile) = reload(instances).await;
+                rows.push(Row {
+                    workload: format!("hot reload switch, {} instance(s)", group(instances as f64)),
+                    unit: "",
+                    wactor: switch,
+                    native: None,
+                    goal: (instances >= 1_000).then(|| {
+                        (
+                            "< 200 ms",
+                            matches!(switch, Figure::Time(d) if d < Duration::from_millis(200)),
+                        )
+                    }),
+                });
+                if instances == 1 {
+                    rows.push(Row {
+                        workload: "hot reload compile (counter-v2, no cache)".into(),
+                        unit: "",
+                        wactor: compile,
+                        native: None,
+                        goal: None,
+                    });
+                }
+            }
+            let (fresh, cached) = load_times().await;
+            rows.push(Row {
+                workload: "load counter: compile".into(),
+                unit: "",
+                wactor: fresh,
+                native: None,
+                goal: None,
+            });
+            rows.push(Row {
+                workload: "load counter: compile cache hit".into(),
+                unit: "",
+                wactor: cached,
+                native: None,
+                goal: None,
+            });
+        }
+        rows
+    });
+    print_table(&rows, quick);
+    println!("\n(took {:.1} s)", began.elapsed().as_secs_f64());
+}
