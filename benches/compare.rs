@@ -658,6 +658,210 @@ async fn reload(instances: usize) -> (Figure, Figure) {
     (Figure::Time(report.switch_time), Figure::Time(compile))
 }
 
+/// A `nats-server` on a free loopback port, stopped when dropped.
+struct Nats {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Nats {
+    fn start() -> Nats {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let bin = ["nats-server", "/usr/sbin/nats-server"]
+            .into_iter()
+            .find(|b| std::process::Command::new(b).arg("--version").output().is_ok())
+            .expect("nats-server is installed (Debian package nats-server)");
+        let child = std::process::Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server accepts connections");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Nats {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Remote figures between two nodes in one cluster through NATS on
+/// loopback: call p50 and p99, plain send throughput, important send
+/// throughput (64 senders, each waiting for its acknowledgement).
+async fn remote(sizes: &Sizes) -> [Figure; 4] {
+    let nats = Nats::start();
+    let member = |name: &str| NodeConfig {
+        node_name: name.into(),
+        cluster: Some(wactor::ClusterConfig::new(nats.url.clone())),
+        ..config_for(sizes)
+    };
+    let alpha = Node::new(member("alpha")).expect("start alpha");
+    let beta = wactor_node(member("beta")).await;
+    alpha.join_cluster().await.expect("alpha joins");
+    beta.join_cluster().await.expect("beta joins");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(alpha.peers().contains(&"beta".to_string()) && beta.peers().contains(&"alpha".to_string())) {
+        assert!(Instant::now() < deadline, "the nodes see each other");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = beta.spawn("counter", Vec::new()).await.expect("spawn on beta");
+
+    let calls = sizes.calls / 10;
+    let warmup = calls / 10;
+    let mut lat = Vec::with_capacity(calls);
+    for i in 0..warmup + calls {
+        let started = Instant::now();
+        alpha
+            .call(&pid, INCREMENT.to_vec(), None)
+            .await
+            .expect("remote call");
+        if i >= warmup {
+            lat.push(started.elapsed());
+        }
+    }
+    lat.sort();
+    // Messages are not counted by the counter: beta's actor table says how
+    // many envelopes the actor handled.
+    let handled = |beta: &Node| {
+        beta.actors()
+            .into_iter()
+            .find(|a| a.pid == pid.to_string())
+            .map_or(0, |a| a.handled)
+    };
+
+    // Bursts stay under the receiving client's subscription buffer (65,536
+    // messages): past it NATS drops plain frames as a slow consumer (see
+    // BENCHMARKS.md).
+    let sends = (sizes.sends / 4).min(50_000);
+    let before = handled(&beta);
+    let started = Instant::now();
+    for _ in 0..sends {
+        // A full outgoing queue is back-pressure: wait for the writer.
+        while let Err(e) = alpha.send(&pid, Vec::new()) {
+            assert_eq!(e, wactor::DeliveryError::MailboxFull, "remote send");
+            tokio::task::yield_now().await;
+        }
+    }
+    // The answer comes after every message before it: frames to one node
+    // keep their order.
+    wactor_get(&alpha, &pid).await;
+    let plain = started.elapsed();
+    assert_eq!(
+        handled(&beta),
+        before + sends as u64 + 1,
+        "every remote send arrived"
+    );
+
+    const SENDERS: usize = 64;
+    let per_sender = (sizes.sends / 20 / SENDERS).max(1);
+    let before = handled(&beta);
+    let started = Instant::now();
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..SENDERS {
+        let (alpha, pid) = (alpha.clone(), pid.clone());
+        senders.spawn(async move {
+            for _ in 0..per_sender {
+                alpha
+                    .send_important(&pid, Vec::new())
+                    .await
+                    .expect("an important send is acknowledged");
+            }
+        });
+    }
+    while let Some(r) = senders.join_next().await {
+        r.expect("sender task");
+    }
+    let important = started.elapsed();
+    // Acknowledged means in the mailbox; one more call sees them handled.
+    wactor_get(&alpha, &pid).await;
+    assert_eq!(
+        handled(&beta),
+        before + (SENDERS * per_sender) as u64 + 1,
+        "every important send arrived"
+    );
+
+    beta.shutdown(Duration::from_secs(5)).await;
+    alpha.shutdown(Duration::from_secs(5)).await;
+    beta.leave_cluster().await;
+    alpha.leave_cluster().await;
+    [
+        Figure::Time(percentile(&lat, 0.5)),
+        Figure::Time(percentile(&lat, 0.99)),
+        rate(sends, plain),
+        rate(SENDERS * per_sender, important),
+    ]
+}
+
+/// Time from a new version landing in a watched directory (renamed over
+/// the old file, as a deploy does) to every one of `instances` live
+/// counters, started by the directory's manifest, running it. It includes
+/// the watcher's debounce ([`wactor::watch::DEBOUNCE`]), reading the file,
+/// compiling it and the switch.
+async fn reload_from_file(instances: usize) -> Figure {
+    let dir = tempfile::tempdir().expect("a temporary actors directory");
+    let wasm = dir.path().join("counter.wasm");
+    std::fs::write(&wasm, guest_bytes("target/actors", "counter")).expect("write counter.wasm");
+    std::fs::write(
+        dir.path().join("counter.toml"),
+        format!("instances = {instances}\n"),
+    )
+    .expect("write counter.toml");
+    let node = Node::new(NodeConfig::default()).expect("start a node");
+    let report = wactor::watch::load_dir(&node, dir.path())
+        .await
+        .expect("load the directory");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let pids: Vec<Pid> = node.actors_of("counter").into_iter().map(|(p, _)| p).collect();
+    assert_eq!(pids.len(), instances);
+    for pid in &pids {
+        node.call(pid, INCREMENT.to_vec(), None).await.expect("call");
+    }
+    let _watcher = wactor::watch::watch_dir(node.clone(), dir.path()).expect("watch the directory");
+    let next = guest_bytes("target/test-guests", "counter-v2");
+    let staged = dir.path().join(".counter.wasm.new");
+    std::fs::write(&staged, &next).expect("stage counter-v2");
+    let landed = Instant::now();
+    std::fs::rename(&staged, &wasm).expect("rename counter-v2 over counter.wasm");
+    let old = node.version_of(&pids[0]).expect("the counter runs").hash;
+    let deadline = landed + Duration::from_secs(120);
+    loop {
+        let done = pids
+            .iter()
+            .all(|p| node.version_of(p).is_some_and(|v| v.hash != old));
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "every instance switched within 2 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let took = landed.elapsed();
+    // The state survived: counter-v2 answers count + 1,000,000.
+    assert_eq!(
+        wactor_get(&node, &pids[0]).await,
+        1_000_001,
+        "the count survived the upgrade"
+    );
+    node.shutdown(Duration::from_secs(30)).await;
+    Figure::Time(took)
+}
+
 // ---------------------------------------------------------------------------
 
 fn print_table(rows: &[Row], quick: bool) {
@@ -733,7 +937,7 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
-    // `--only GROUP` runs one group: send, call, spawn, memory or reload.
+    // `--only GROUP` runs one group: send, call, spawn, memory, remote or reload.
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -870,6 +1074,41 @@ fn main() {
                 goal: memory_goal(wm),
             });
         }
+        if want("remote") {
+            eprintln!("remote call and send through NATS ...");
+            let [p50, p99, plain, important] = remote(&sizes).await;
+            let call_goal = matches!(p50, Figure::Time(d) if d < Duration::from_micros(150));
+            let send_goal = matches!(plain, Figure::Rate(r) if r > 200_000.0);
+            for (workload, unit, wactor, goal) in [
+                (
+                    "remote call p50 (two nodes, NATS on loopback)",
+                    "",
+                    p50,
+                    Some(("< 150 µs", call_goal)),
+                ),
+                ("remote call p99", "", p99, None),
+                (
+                    "remote send, plain",
+                    "msg/s",
+                    plain,
+                    Some(("> 200,000 msg/s", send_goal)),
+                ),
+                (
+                    "remote send, important (64 senders awaiting acks)",
+                    "msg/s",
+                    important,
+                    None,
+                ),
+            ] {
+                rows.push(Row {
+                    workload: workload.into(),
+                    unit,
+                    wactor,
+                    native: None,
+                    goal,
+                });
+            }
+        }
         if want("reload") {
             for instances in [1, sizes.reload_many] {
                 eprintln!("hot reload of {instances} ...");
@@ -885,6 +1124,17 @@ fn main() {
                             matches!(switch, Figure::Time(d) if d < Duration::from_millis(200)),
                         )
                     }),
+                });
+                eprintln!("hot reload of {instances} from the watched directory ...");
+                rows.push(Row {
+                    workload: format!(
+                        "hot reload from the file landing, {} instance(s) (debounce, compile, switch)",
+                        group(instances as f64)
+                    ),
+                    unit: "",
+                    wactor: reload_from_file(instances).await,
+                    native: None,
+                    goal: None,
                 });
                 if instances == 1 {
                     rows.push(Row {

@@ -411,6 +411,37 @@ impl Node {
             .await
     }
 
+    /// Sends a message from the host with confirmed delivery: to an actor
+    /// on another node, it returns once that node put the message in the
+    /// mailbox, or with why not (`unknown-process`, `mailbox-full`,
+    /// `no-connection`, `timeout`). Locally it is [`send`](Node::send).
+    pub async fn send_important(
+        &self,
+        to: impl Into<Address>,
+        payload: Vec<u8>,
+    ) -> Result<(), DeliveryError> {
+        self.inner
+            .send_important(&self.inner.host_pid, &to.into(), payload)
+            .await
+    }
+
+    /// Calls an actor from the host with confirmed delivery of the request:
+    /// a request another node cannot take fails at once with the reason
+    /// instead of waiting for the timeout. Locally it is [`call`](Node::call).
+    pub async fn call_important(
+        &self,
+        to: impl Into<Address>,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, DeliveryError> {
+        let r = self
+            .inner
+            .call_with(&self.inner.host_pid, None, &to.into(), payload, timeout, true)
+            .await;
+        self.inner.metrics.important(&r);
+        r
+    }
+
     /// Asks a process to end after its current message (its `terminate`
     /// runs). False if there is no such live process.
     pub fn stop(&self, pid: &Pid, reason: &str) -> bool {

@@ -193,9 +193,14 @@ impl Transport {
                 u32::try_from(limit.saturating_sub(frame::FRAME_OVERHEAD)).unwrap_or(u32::MAX),
             ));
         }
+        // A full queue is back-pressure (the writer is behind), not a lost
+        // connection: the sender may try again, as with a full mailbox.
         self.out
             .try_send(Out::Frame(subject, Bytes::from(bytes)))
-            .map_err(|_| DeliveryError::NoConnection)
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => DeliveryError::MailboxFull,
+                mpsc::error::TrySendError::Closed(_) => DeliveryError::NoConnection,
+            })
     }
 
     /// Waits (at most `limit`) until every frame queued so far is with the
