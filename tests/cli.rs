@@ -2,121 +2,12 @@
 //! the client commands (`call`, `send`, `ps`) against it, trace ids in its
 //! log, and `wactor new`.
 
-use std::io::{BufRead, BufReader, Write as _};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
 
-use wactor_e2e::binary::wactor_bin;
+use wactor_e2e::binary::{wactor_bin, Host};
 use wactor_e2e::proto::{Target, TestMessage, TestRequest};
 use wactor_e2e::{actors_dir, dec, enc, guest, repo_root};
-
-/// A running `wactor run` whose log lines can be awaited.
-struct Host {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Host {
-    fn start(dir: &Path) -> Host {
-        Self::start_with(dir, &[], "info")
-    }
-
-    /// Starts `wactor run DIR` with its HTTP API on a free port, extra
-    /// arguments `args` and RUST_LOG `log`.
-    fn start_with(dir: &Path, args: &[&str], log: &str) -> Host {
-        let mut child = Command::new(wactor_bin())
-            .arg("run")
-            .arg(dir)
-            .args(["--http", "127.0.0.1:0"])
-            .args(args)
-            .env("RUST_LOG", log)
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start wactor");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Host {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a log line containing every one of `parts`.
-    fn expect_line(&mut self, parts: &[&str]) -> String {
-        let matches = |l: &str| parts.iter().all(|p| l.contains(p));
-        if let Some(l) = self.seen.iter().find(|l| matches(l)) {
-            return l.clone();
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    self.seen.push(l.clone());
-                    if matches(&l) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!(
-                    "no log line with {parts:?} within 60 s; the log so far:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-
-    /// The base URL of the host's HTTP API, once `/healthz` says it is
-    /// ready (every file found at start-up loaded).
-    fn ready_url(&mut self) -> String {
-        let line = self.expect_line(&["HTTP API listening"]);
-        let start = line.find("http://").expect("a URL in the line");
-        let url: String = line[start..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.'))
-            .collect();
-        let client = reqwest::blocking::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            match client.get(format!("{url}/healthz")).send() {
-                Ok(res) if res.status() == 200 => return url,
-                Ok(res) => assert_eq!(res.status(), 503, "/healthz while starting"),
-                Err(e) => panic!("{url}/healthz: {e}"),
-            }
-            assert!(Instant::now() < deadline, "{url} not ready in 120 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        self.child.wait().expect("wait")
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn run_serves_the_examples_and_picks_up_new_files() {
@@ -312,7 +203,7 @@ fn call_send_and_ps_talk_to_a_running_host() {
 #[test]
 fn one_trace_id_follows_a_request_through_every_actor_it_touches() {
     let dir = actors(&[("testkit", "front"), ("testkit", "middle"), ("echo", "echo")]);
-    let mut host = Host::start_with(dir.path(), &["--log-format", "json"], "info,wactor=debug");
+    let mut host = Host::start_logging(dir.path(), &["--log-format", "json"], "info,wactor=debug");
     let url = host.ready_url();
     // front calls middle; middle sends to echo; echo logs the message.
     let request = TestRequest::Call {
