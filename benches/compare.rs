@@ -658,55 +658,15 @@ async fn reload(instances: usize) -> (Figure, Figure) {
     (Figure::Time(report.switch_time), Figure::Time(compile))
 }
 
-/// A `nats-server` on a free loopback port, stopped when dropped.
-struct Nats {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Nats {
-    fn start() -> Nats {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let bin = ["nats-server", "/usr/sbin/nats-server"]
-            .into_iter()
-            .find(|b| std::process::Command::new(b).arg("--version").output().is_ok())
-            .expect("nats-server is installed (Debian package nats-server)");
-        let child = std::process::Command::new(bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start nats-server");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server accepts connections");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Nats {
-            child,
-            url: format!("nats://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Remote figures between two nodes in one cluster through NATS on
 /// loopback: call p50 and p99, plain send throughput, important send
 /// throughput (64 senders, each waiting for its acknowledgement).
 async fn remote(sizes: &Sizes) -> [Figure; 4] {
-    let nats = Nats::start();
+    // The tests' launcher: a free loopback port, killed on drop.
+    let nats = wactor_e2e::binary::NatsServer::start();
     let member = |name: &str| NodeConfig {
         node_name: name.into(),
-        cluster: Some(wactor::ClusterConfig::new(nats.url.clone())),
+        cluster: Some(wactor::ClusterConfig::new(nats.url())),
         ..config_for(sizes)
     };
     let alpha = Node::new(member("alpha")).expect("start alpha");
