@@ -658,10 +658,61 @@ async fn reload(instances: usize) -> (Figure, Figure) {
     (Figure::Time(report.switch_time), Figure::Time(compile))
 }
 
+/// The floor under the remote rows: the same round trips and bursts
+/// between two bare NATS clients through the same server, with no actor
+/// host on either side. `b` echoes every message it gets on `floor.b` to
+/// `floor.a`; the figures are the round-trip p50 and p99 of `calls`
+/// sequential 64-byte messages, and the rate of `sends` messages published
+/// and all received.
+async fn nats_floor(url: &str, calls: usize, warmup: usize, sends: usize) -> [Figure; 3] {
+    use futures_util::StreamExt as _;
+    let connect = || async { async_nats::connect(url).await.expect("connect to nats-server") };
+    let (a, b) = (connect().await, connect().await);
+    let mut echo_in = b.subscribe("floor.b").await.expect("subscribe");
+    let mut answers = a.subscribe("floor.a").await.expect("subscribe");
+    let mut sink = b.subscribe("floor.sink").await.expect("subscribe");
+    b.flush().await.expect("flush");
+    a.flush().await.expect("flush");
+    let echo = tokio::spawn(async move {
+        while let Some(m) = echo_in.next().await {
+            b.publish("floor.a", m.payload).await.expect("echo");
+        }
+    });
+    let payload = bytes::Bytes::from(vec![7u8; 64]);
+    let mut lat = Vec::with_capacity(calls);
+    for i in 0..warmup + calls {
+        let started = Instant::now();
+        a.publish("floor.b", payload.clone()).await.expect("publish");
+        answers.next().await.expect("an echo");
+        if i >= warmup {
+            lat.push(started.elapsed());
+        }
+    }
+    lat.sort();
+    let started = Instant::now();
+    let received = tokio::spawn(async move {
+        for _ in 0..sends {
+            sink.next().await.expect("a message");
+        }
+    });
+    for _ in 0..sends {
+        a.publish("floor.sink", bytes::Bytes::new()).await.expect("publish");
+    }
+    received.await.expect("every message received");
+    let burst = started.elapsed();
+    echo.abort();
+    [
+        Figure::Time(percentile(&lat, 0.5)),
+        Figure::Time(percentile(&lat, 0.99)),
+        rate(sends, burst),
+    ]
+}
+
 /// Remote figures between two nodes in one cluster through NATS on
 /// loopback: call p50 and p99, plain send throughput, important send
-/// throughput (64 senders, each waiting for its acknowledgement).
-async fn remote(sizes: &Sizes) -> [Figure; 4] {
+/// throughput (64 senders, each waiting for its acknowledgement); then the
+/// [floor](nats_floor) of the first three on bare NATS clients.
+async fn remote(sizes: &Sizes) -> ([Figure; 4], [Figure; 3]) {
     // The tests' launcher: a free loopback port, killed on drop.
     let nats = wactor_e2e::binary::NatsServer::start();
     let member = |name: &str| NodeConfig {
@@ -758,12 +809,16 @@ async fn remote(sizes: &Sizes) -> [Figure; 4] {
     alpha.shutdown(Duration::from_secs(5)).await;
     beta.leave_cluster().await;
     alpha.leave_cluster().await;
-    [
-        Figure::Time(percentile(&lat, 0.5)),
-        Figure::Time(percentile(&lat, 0.99)),
-        rate(sends, plain),
-        rate(SENDERS * per_sender, important),
-    ]
+    let floor = nats_floor(&nats.url(), calls, warmup, sends).await;
+    (
+        [
+            Figure::Time(percentile(&lat, 0.5)),
+            Figure::Time(percentile(&lat, 0.99)),
+            rate(sends, plain),
+            rate(SENDERS * per_sender, important),
+        ],
+        floor,
+    )
 }
 
 /// Time from a new version landing in a watched directory (renamed over
@@ -1036,21 +1091,24 @@ fn main() {
         }
         if want("remote") {
             eprintln!("remote call and send through NATS ...");
-            let [p50, p99, plain, important] = remote(&sizes).await;
+            let ([p50, p99, plain, important], [floor50, floor99, floor_send]) = remote(&sizes).await;
             let call_goal = matches!(p50, Figure::Time(d) if d < Duration::from_micros(150));
             let send_goal = matches!(plain, Figure::Rate(r) if r > 200_000.0);
-            for (workload, unit, wactor, goal) in [
+            // The native column is bare NATS clients (see `nats_floor`).
+            for (workload, unit, wactor, native, goal) in [
                 (
-                    "remote call p50 (two nodes, NATS on loopback)",
+                    "remote call p50 (two nodes, NATS on loopback; native: bare NATS echo)",
                     "",
                     p50,
+                    Some(floor50),
                     Some(("< 150 µs", call_goal)),
                 ),
-                ("remote call p99", "", p99, None),
+                ("remote call p99", "", p99, Some(floor99), None),
                 (
-                    "remote send, plain",
+                    "remote send, plain (native: bare NATS publish)",
                     "msg/s",
                     plain,
+                    Some(floor_send),
                     Some(("> 200,000 msg/s", send_goal)),
                 ),
                 (
@@ -1058,13 +1116,14 @@ fn main() {
                     "msg/s",
                     important,
                     None,
+                    None,
                 ),
             ] {
                 rows.push(Row {
                     workload: workload.into(),
                     unit,
                     wactor,
-                    native: None,
+                    native,
                     goal,
                 });
             }

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::error::{ClusterError, DeliveryError};
 use crate::frame::{Frame, FrameError, WireAddress, WireError, WirePid, WireRef};
@@ -42,7 +42,7 @@ use crate::node::NodeInner;
 use crate::pid::{Address, Pid, Ref, RefId};
 use crate::process::Process;
 use crate::trace::{self, TraceId};
-use crate::transport::{self, Incoming, Transport};
+use crate::transport::{self, Inbox, Transport};
 
 /// Default period of heartbeats.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(250);
@@ -198,7 +198,7 @@ pub(crate) async fn join(node: &Arc<NodeInner>, config: ClusterConfig) -> Result
         .config
         .max_message_bytes
         .saturating_add(crate::frame::FRAME_OVERHEAD);
-    let (transport, incoming) = Transport::connect(&config.nats_url, &node.node_name, max_frame).await?;
+    let (transport, inbox) = Transport::connect(&config.nats_url, &node.node_name, max_frame).await?;
     let cluster = Arc::new(Cluster {
         config,
         transport,
@@ -217,7 +217,7 @@ pub(crate) async fn join(node: &Arc<NodeInner>, config: ClusterConfig) -> Result
         heartbeat_ms = cluster.config.heartbeat.as_millis() as u64,
         "joined the cluster"
     );
-    tokio::spawn(receive(Arc::downgrade(node), incoming));
+    tokio::spawn(receive(Arc::downgrade(node), inbox));
     tokio::spawn(heartbeat(Arc::downgrade(node)));
     Ok(())
 }
@@ -289,15 +289,19 @@ async fn heartbeat(node: Weak<NodeInner>) {
     }
 }
 
-/// Hands every incoming frame to the node; logs and drops bad ones.
-async fn receive(node: Weak<NodeInner>, mut incoming: mpsc::Receiver<(String, Incoming)>) {
-    while let Some((subject, frame)) = incoming.recv().await {
-        let Some(node) = node.upgrade() else { return };
-        match frame {
-            Ok(frame) => node.on_frame(frame),
-            Err(e) => bad_frame(&subject, &e),
-        }
-    }
+/// Hands every incoming frame to the node, until the node is gone; logs
+/// and drops bad ones.
+async fn receive(node: Weak<NodeInner>, inbox: Inbox) {
+    inbox
+        .read(|subject, frame| {
+            let Some(node) = node.upgrade() else { return false };
+            match frame {
+                Ok(frame) => node.on_frame(frame),
+                Err(e) => bad_frame(subject, &e),
+            }
+            true
+        })
+        .await;
 }
 
 fn bad_frame(subject: &str, e: &FrameError) {
