@@ -696,7 +696,9 @@ async fn nats_floor(url: &str, calls: usize, warmup: usize, sends: usize) -> [Fi
         }
     });
     for _ in 0..sends {
-        a.publish("floor.sink", bytes::Bytes::new()).await.expect("publish");
+        a.publish("floor.sink", bytes::Bytes::new())
+            .await
+            .expect("publish");
     }
     received.await.expect("every message received");
     let burst = started.elapsed();

@@ -351,8 +351,8 @@ fn messages_calls_and_monitors_cross_hosts() {
     }
 
     // A malformed frame is logged and dropped; the host stays up.
-    c.nats
-        .publish_raw("wactor.node.beta", b"\x01\xff\xff\xff garbage");
+    let garbage = [&[wactor::frame::WIRE_VERSION][..], b"\xff\xff\xff garbage"].concat();
+    c.nats.publish_raw("wactor.node.beta", &garbage);
     c.nats.publish_raw("wactor.node.beta", b"\x09 from the future");
     c.beta.host.expect_line(&["dropped a bad frame", "malformed"]);
     c.beta
@@ -1012,4 +1012,61 @@ fn a_host_that_cannot_reach_nats_or_has_a_bad_name_says_so_and_exits() {
     let mut host = Host::start_with(dir.path(), &["--nats", &nats.url(), "--node", "a.b"]);
     host.expect_line(&["`a.b` cannot name a node in a cluster"]);
     assert!(!host.wait_exit().success());
+}
+
+/// The value of the counter `name` in the metrics of the host at `url`.
+fn counter(url: &str, name: &str) -> u64 {
+    let text = reqwest::blocking::get(format!("{url}/metrics"))
+        .and_then(|r| r.text())
+        .expect("GET /metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no {name} in the metrics:\n{text}"))
+}
+
+#[test]
+fn plain_frames_lost_in_a_burst_are_counted() {
+    // Beta's NATS client holds 16 frames for it at most: a burst of plain
+    // sends from alpha overflows it, and the client drops frames.
+    let c = start_cluster(&["--inbound-buffer", "16", "--mailbox-capacity", "100000"]);
+    let (a, b) = (c.alpha.url.clone(), c.beta.url.clone());
+    let beta_pid: WirePid = ask(&b, "testkit", &TestRequest::SelfPid);
+    // A first frame from alpha starts beta's count of alpha's stream.
+    let echo = TestRequest::Echo(b"first".to_vec());
+    assert_eq!(
+        call_via(&a, Target::Pid(beta_pid.clone()), &echo, LONG_MS, false),
+        Ok(b"first".to_vec())
+    );
+    assert_eq!(counter(&b, "wactor_remote_frames_lost_total"), 0);
+
+    const BURST: u32 = 20_000;
+    let accepted: u32 = ask(
+        &a,
+        "testkit",
+        &TestRequest::SendMany {
+            to: Target::Pid(beta_pid.clone()),
+            count: BURST,
+        },
+    );
+    assert_eq!(accepted, BURST, "alpha's host took every send");
+    // A gap shows when a later frame arrives: this call comes after the
+    // burst, once it is over, and is answered.
+    assert_eq!(
+        call_via(&a, Target::Pid(beta_pid), &echo, LONG_MS, false),
+        Ok(b"first".to_vec())
+    );
+    // Every message alpha sent was either handled by beta's actor or
+    // counted lost by beta.
+    let received = ask::<Vec<Vec<u8>>>(&b, "testkit", &TestRequest::Received).len() as u64;
+    let lost = counter(&b, "wactor_remote_frames_lost_total");
+    assert_eq!(
+        received + lost,
+        u64::from(BURST),
+        "{received} received and {lost} counted lost"
+    );
+    assert!(
+        lost > 0,
+        "the burst overflowed the buffer of 16 ({received} received)"
+    );
+    assert!(received > 0, "frames got through the buffer");
 }

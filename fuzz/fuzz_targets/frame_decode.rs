@@ -11,8 +11,8 @@ use wactor_wire as frame;
 const LIMIT: usize = 1024 * 1024 + frame::FRAME_OVERHEAD;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(f) = frame::decode(data, LIMIT) {
-        let again = frame::encode(&f).expect("a decoded frame encodes");
-        assert_eq!(frame::decode(&again, usize::MAX), Ok(f));
+    if let Ok((f, stamp)) = frame::decode(data, LIMIT) {
+        let again = frame::encode(&f).expect("a decoded frame encodes").seal(&stamp);
+        assert_eq!(frame::decode(&again, usize::MAX), Ok((f, stamp)));
     }
 });

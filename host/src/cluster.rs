@@ -44,6 +44,8 @@ use crate::process::Process;
 use crate::trace::{self, TraceId};
 use crate::transport::{self, Inbox, Transport};
 
+pub use crate::transport::DEFAULT_INBOUND_BUFFER;
+
 /// Default period of heartbeats.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(250);
 /// Default number of heartbeat periods without one after which a node is
@@ -68,6 +70,12 @@ pub struct ClusterConfig {
     /// acknowledgement before it fails with `timeout`. Default
     /// [`DEFAULT_ACK_TIMEOUT`] (5 s).
     pub ack_timeout: Duration,
+    /// Frames the NATS client holds for this node at most while it hands
+    /// earlier ones over; a burst larger than this loses frames (counted in
+    /// `wactor_remote_frames_lost_total`). Default
+    /// [`DEFAULT_INBOUND_BUFFER`]
+    /// (262,144).
+    pub inbound_buffer: usize,
 }
 
 impl ClusterConfig {
@@ -78,6 +86,7 @@ impl ClusterConfig {
             heartbeat: DEFAULT_HEARTBEAT,
             missed_heartbeats: DEFAULT_MISSED_HEARTBEATS,
             ack_timeout: DEFAULT_ACK_TIMEOUT,
+            inbound_buffer: DEFAULT_INBOUND_BUFFER,
         }
     }
 
@@ -198,7 +207,14 @@ pub(crate) async fn join(node: &Arc<NodeInner>, config: ClusterConfig) -> Result
         .config
         .max_message_bytes
         .saturating_add(crate::frame::FRAME_OVERHEAD);
-    let (transport, inbox) = Transport::connect(&config.nats_url, &node.node_name, max_frame).await?;
+    let (transport, inbox) = Transport::connect(
+        &config.nats_url,
+        &node.node_name,
+        node.creation,
+        max_frame,
+        config.inbound_buffer,
+    )
+    .await?;
     let cluster = Arc::new(Cluster {
         config,
         transport,
@@ -292,15 +308,23 @@ async fn heartbeat(node: Weak<NodeInner>) {
 /// Hands every incoming frame to the node, until the node is gone; logs
 /// and drops bad ones.
 async fn receive(node: Weak<NodeInner>, inbox: Inbox) {
+    let counter = node.clone();
     inbox
-        .read(|subject, frame| {
-            let Some(node) = node.upgrade() else { return false };
-            match frame {
-                Ok(frame) => node.on_frame(frame),
-                Err(e) => bad_frame(subject, &e),
-            }
-            true
-        })
+        .read(
+            |subject, frame| {
+                let Some(node) = node.upgrade() else { return false };
+                match frame {
+                    Ok(frame) => node.on_frame(frame),
+                    Err(e) => bad_frame(subject, &e),
+                }
+                true
+            },
+            |_from, n| {
+                if let Some(node) = counter.upgrade() {
+                    node.metrics.remote_frames_lost.add(n);
+                }
+            },
+        )
         .await;
 }
 

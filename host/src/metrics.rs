@@ -33,6 +33,10 @@ impl Counter {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -180,6 +184,8 @@ registry! {
     important_acks: Counter = "wactor_important_acks_total",
     /// Important deliveries refused, with their reason reported to the sender.
     important_nacks: Counter = "wactor_important_nacks_total",
+    /// Frames from other nodes found missing from their stream (dropped by a full inbound buffer, or lost with a connection).
+    remote_frames_lost: Counter = "wactor_remote_frames_lost_total",
     /// Times an idle actor hibernated (state kept, instance dropped).
     hibernations: Counter = "wactor_hibernations_total",
     /// Times a hibernated actor woke for its next message.

@@ -15,6 +15,17 @@
 //! small machine every wake-up of another task costs several microseconds
 //! of a remote call's round trip.
 //!
+//! Every frame is stamped with its sender and a number that counts the
+//! frames one node sent to another (see [`Stamp`](crate::frame::Stamp)).
+//! A receiver that sees the number jump knows how many frames it never got:
+//! dropped by a NATS client that could not hand them over fast enough (a
+//! burst larger than [`ClusterConfig::inbound_buffer`](crate::ClusterConfig)),
+//! or lost with a broken connection. Plain messages are at most once, so
+//! this is not an error, but it is counted
+//! (`wactor_remote_frames_lost_total`) and logged, never silent. Numbering
+//! starts from the first frame a receiver sees of a sender's incarnation;
+//! frames lost before it are not counted.
+//!
 //! The NATS client reconnects on its own, forever, with a short backoff;
 //! every change of the connection is logged. Frames queued while the
 //! connection is down are sent after it comes back, so a plain message may
@@ -23,10 +34,12 @@
 
 use bytes::Bytes;
 use futures_util::{FutureExt as _, StreamExt as _};
-use std::time::Duration;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use crate::error::{ClusterError, DeliveryError};
-use crate::frame::{self, Frame, FrameError};
+use crate::frame::{self, Frame, FrameError, Stamp};
 
 /// The subject every heartbeat is published on.
 pub const HEARTBEAT_SUBJECT: &str = "wactor.heartbeat";
@@ -34,10 +47,12 @@ pub const HEARTBEAT_SUBJECT: &str = "wactor.heartbeat";
 /// Frames queued in the client for the server at most.
 const OUT_QUEUE: usize = 64 * 1024;
 
-/// Frames the client holds for the reading task at most, per subscription.
-/// Past it the client drops frames (a slow consumer): a burst of plain
-/// sends larger than this can lose messages.
-const IN_QUEUE: usize = 256 * 1024;
+/// Default of the frames the client holds for the reading task at most,
+/// per subscription. Past it the client drops frames (a slow consumer).
+pub const DEFAULT_INBOUND_BUFFER: usize = 256 * 1024;
+
+/// Longest time between two warnings about lost frames from one node.
+const LOSS_LOG_PERIOD: Duration = Duration::from_secs(1);
 
 /// Longest wait between two reconnection attempts.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
@@ -62,13 +77,15 @@ pub fn validate_node_name(node: &str) -> Result<(), ClusterError> {
     }
 }
 
-/// A frame as it arrived, decoded or not.
-pub(crate) type Incoming = Result<Frame, FrameError>;
-
 /// The sending side of a node's connection.
 pub(crate) struct Transport {
     client: async_nats::Client,
     max_frame: usize,
+    /// This node and its incarnation, for the stamps.
+    node: String,
+    creation: u64,
+    /// The last number stamped on a frame, per subject.
+    streams: Mutex<HashMap<String, u64>>,
 }
 
 /// The receiving side of a node's connection: its own subject and the
@@ -82,18 +99,87 @@ pub(crate) struct Inbox {
 impl Inbox {
     /// Decodes every frame as it arrives (with the limit given to
     /// [`Transport::connect`]) and hands it to `handle` with its subject,
-    /// until the connection is closed or `handle` says to stop.
-    pub(crate) async fn read(mut self, mut handle: impl FnMut(&str, Incoming) -> bool) {
+    /// until the connection is closed or `handle` says to stop. Frames
+    /// found missing from a sender's stream are reported to `lost` with the
+    /// sender's name.
+    pub(crate) async fn read(
+        mut self,
+        mut handle: impl FnMut(&str, Result<Frame, FrameError>) -> bool,
+        mut lost: impl FnMut(&str, u64),
+    ) {
+        let mut streams = Streams::default();
         loop {
             let msg = tokio::select! {
                 m = self.direct.next() => m,
                 m = self.beats.next() => m,
             };
             let Some(msg) = msg else { break };
-            if !handle(&msg.subject, frame::decode(&msg.payload, self.max_frame)) {
+            let frame = frame::decode(&msg.payload, self.max_frame).map(|(frame, stamp)| {
+                if let Some(missing) = streams.next(&stamp) {
+                    lost(&stamp.node, missing);
+                }
+                frame
+            });
+            if !handle(&msg.subject, frame) {
                 break;
             }
         }
+    }
+}
+
+/// Where each sender's stream to this node stands.
+#[derive(Default)]
+struct Streams(HashMap<String, Stream>);
+
+struct Stream {
+    creation: u64,
+    last: u64,
+    /// Frames found lost and not yet logged, and when the last warning was.
+    unlogged: u64,
+    logged_at: Option<Instant>,
+}
+
+impl Streams {
+    /// Takes note of a frame; says how many frames before it never came.
+    fn next(&mut self, stamp: &Stamp) -> Option<u64> {
+        if stamp.seq == 0 {
+            return None;
+        }
+        let Some(s) = self.0.get_mut(&stamp.node) else {
+            self.0.insert(
+                stamp.node.clone(),
+                Stream {
+                    creation: stamp.creation,
+                    last: stamp.seq,
+                    unlogged: 0,
+                    logged_at: None,
+                },
+            );
+            return None;
+        };
+        if s.creation != stamp.creation {
+            // The sender restarted: a new stream.
+            s.creation = stamp.creation;
+            s.last = stamp.seq;
+            return None;
+        }
+        let missing = stamp.seq.saturating_sub(s.last.saturating_add(1));
+        s.last = s.last.max(stamp.seq);
+        if missing == 0 {
+            return None;
+        }
+        s.unlogged += missing;
+        if s.logged_at.is_none_or(|t| t.elapsed() >= LOSS_LOG_PERIOD) {
+            tracing::warn!(
+                from = %stamp.node,
+                frames = s.unlogged,
+                "frames from another node were lost (a burst larger than the inbound buffer, or a broken \
+                 connection); plain messages among them are gone, important ones were reported undelivered"
+            );
+            s.unlogged = 0;
+            s.logged_at = Some(Instant::now());
+        }
+        Some(missing)
     }
 }
 
@@ -104,7 +190,9 @@ impl Transport {
     pub(crate) async fn connect(
         url: &str,
         node: &str,
+        creation: u64,
         max_frame: usize,
+        inbound_buffer: usize,
     ) -> Result<(Transport, Inbox), ClusterError> {
         validate_node_name(node)?;
         let log_node = node.to_string();
@@ -112,7 +200,7 @@ impl Transport {
             .name(format!("wactor node {node}"))
             .max_reconnects(None)
             .client_capacity(OUT_QUEUE)
-            .subscription_capacity(IN_QUEUE)
+            .subscription_capacity(inbound_buffer.max(1))
             .reconnect_delay_callback(|attempts| {
                 Duration::from_millis(50u64.saturating_mul(attempts as u64)).min(MAX_RECONNECT_DELAY)
             })
@@ -170,28 +258,57 @@ impl Transport {
             beats,
             max_frame: max_frame_in,
         };
-        Ok((Transport { client, max_frame }, inbox))
+        let transport = Transport {
+            client,
+            max_frame,
+            node: node.to_string(),
+            creation,
+            streams: Mutex::new(HashMap::new()),
+        };
+        Ok((transport, inbox))
     }
 
     /// Queues `frame` for `subject` without waiting.
     pub(crate) fn publish(&self, subject: String, frame: &Frame) -> Result<(), DeliveryError> {
-        let bytes = frame::encode(frame).map_err(|e| {
+        let body = frame::encode(frame).map_err(|e| {
             tracing::error!(error = %e, "cannot encode a frame");
             DeliveryError::NoConnection
         })?;
         // Refused here rather than by the other host, which would drop it.
         let limit = self.max_frame;
-        if bytes.len() > limit {
+        if body.len() + frame::STAMP_OVERHEAD + self.node.len() > limit {
             return Err(DeliveryError::PayloadTooLarge(
                 u32::try_from(limit.saturating_sub(frame::FRAME_OVERHEAD)).unwrap_or(u32::MAX),
             ));
         }
+        // Numbered and queued under one lock, so numbers leave in order.
+        let mut streams = self.streams.lock();
+        let seq = if subject == HEARTBEAT_SUBJECT {
+            None
+        } else {
+            if !streams.contains_key(&subject) {
+                streams.insert(subject.clone(), 0);
+            }
+            streams.get_mut(&subject)
+        };
+        let stamp = Stamp {
+            node: self.node.clone(),
+            creation: self.creation,
+            seq: seq.as_ref().map_or(0, |last| **last + 1),
+        };
+        let bytes = Bytes::from(body.seal(&stamp));
         // The client's queue has room, or the first poll is pending. A
         // pending poll is dropped at once, which takes nothing from the
         // queue; outside the cooperative budget, so that a busy task is not
         // told the queue is full when it is not.
-        let publish = tokio::task::unconstrained(self.client.publish(subject, Bytes::from(bytes)));
-        match publish.now_or_never() {
+        let publish = tokio::task::unconstrained(self.client.publish(subject, bytes));
+        let published = publish.now_or_never();
+        if let (Some(Ok(())), Some(last)) = (&published, seq) {
+            // Only a frame that left takes a number.
+            *last += 1;
+        }
+        drop(streams);
+        match published {
             Some(Ok(())) => Ok(()),
             // A full queue is back-pressure (the connection is behind), not
             // a lost connection: the sender may try again, as with a full

@@ -1,10 +1,16 @@
 //! The wire format between hosts: versioned frames.
 //!
 //! Every frame on the wire is one version byte ([`WIRE_VERSION`]) followed by
-//! the postcard encoding of a [`Frame`]. Postcard's wire format is frozen for
-//! 1.x, so two hosts built at different times agree on bytes as long as they
-//! agree on the version byte; a change to [`Frame`] that is not purely
-//! additive at the end of an enum needs a new version.
+//! the postcard encoding of a [`Frame`], then that of its [`Stamp`]: who sent
+//! it and its place in the sender's stream to this receiver. Postcard's wire
+//! format is frozen for 1.x, so two hosts built at different times agree on
+//! bytes as long as they agree on the version byte; a change to [`Frame`]
+//! that is not purely additive at the end of an enum needs a new version.
+//!
+//! The stamp comes last so that a sender can number a frame after it has
+//! encoded it: [`encode`] gives an [`Encoded`] body, and [`Encoded::seal`]
+//! appends the stamp in the moment the frame is queued, which keeps the
+//! numbers in the order the frames leave.
 //!
 //! Decoding is defensive: a frame comes from the network, so anything may
 //! arrive. [`decode`] checks the size against a limit before it looks at the
@@ -20,7 +26,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The version byte every frame starts with.
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 
 /// Room a frame takes beyond its payload (pids, refs, names); added to the
 /// payload limit to get the frame limit.
@@ -230,14 +236,61 @@ pub enum Frame {
     },
 }
 
-/// Encodes a frame: the version byte, then the postcard body.
-pub fn encode(frame: &Frame) -> Result<Vec<u8>, FrameError> {
-    postcard::to_extend(frame, vec![WIRE_VERSION])
-        .map_err(|e| FrameError::Malformed(format!("cannot encode: {e}")))
+/// Who sent a frame, and where it stands in the sender's stream of frames
+/// to one receiver.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// The sending node.
+    pub node: String,
+    /// Its incarnation: a node that restarts starts a new stream.
+    pub creation: u64,
+    /// 1 for the first frame of the stream, one more for each next one; 0
+    /// for a frame outside any stream (heartbeats, which every node gets).
+    /// A receiver that sees a number jump knows how many frames were lost.
+    pub seq: u64,
 }
 
-/// Decodes a frame of at most `limit` bytes.
-pub fn decode(bytes: &[u8], limit: usize) -> Result<Frame, FrameError> {
+/// Longest encoding of a [`Stamp`] beyond its node name: two varint `u64`s
+/// and the name's length.
+pub const STAMP_OVERHEAD: usize = 3 * 10;
+
+/// A frame's version byte and body, waiting for its [`Stamp`].
+#[derive(Debug)]
+pub struct Encoded(Vec<u8>);
+
+impl Encoded {
+    /// The size of the body, without the stamp.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there is no body (never, for an encoded frame).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Appends `stamp`: the bytes to send.
+    pub fn seal(mut self, stamp: &Stamp) -> Vec<u8> {
+        // A stamp of a String and two u64s always encodes.
+        match postcard::to_extend(stamp, std::mem::take(&mut self.0)) {
+            Ok(bytes) => bytes,
+            Err(_) => unreachable!("a stamp always encodes"),
+        }
+    }
+}
+
+/// Encodes a frame: the version byte, then the postcard body. The result
+/// is sent once [sealed](Encoded::seal) with its stamp.
+pub fn encode(frame: &Frame) -> Result<Encoded, FrameError> {
+    let mut bytes = postcard::to_extend(frame, vec![WIRE_VERSION])
+        .map_err(|e| FrameError::Malformed(format!("cannot encode: {e}")))?;
+    // Room for the stamp, so that sealing does not move the body.
+    bytes.reserve(STAMP_OVERHEAD + 32);
+    Ok(Encoded(bytes))
+}
+
+/// Decodes a sealed frame of at most `limit` bytes.
+pub fn decode(bytes: &[u8], limit: usize) -> Result<(Frame, Stamp), FrameError> {
     if bytes.len() > limit {
         return Err(FrameError::TooLarge {
             len: bytes.len(),
@@ -248,14 +301,20 @@ pub fn decode(bytes: &[u8], limit: usize) -> Result<Frame, FrameError> {
     if version != WIRE_VERSION {
         return Err(FrameError::UnknownVersion(version));
     }
-    match postcard::take_from_bytes::<Frame>(body) {
-        Ok((frame, [])) => Ok(frame),
-        Ok((_, rest)) => Err(FrameError::Malformed(format!(
+    let (frame, rest) = postcard::take_from_bytes::<Frame>(body).map_err(body_error)?;
+    match postcard::take_from_bytes::<Stamp>(rest).map_err(body_error)? {
+        (stamp, []) => Ok((frame, stamp)),
+        (_, rest) => Err(FrameError::Malformed(format!(
             "{} bytes after the end of the frame",
             rest.len()
         ))),
-        Err(postcard::Error::DeserializeUnexpectedEnd) => Err(FrameError::Truncated),
-        Err(e) => Err(FrameError::Malformed(e.to_string())),
+    }
+}
+
+fn body_error(e: postcard::Error) -> FrameError {
+    match e {
+        postcard::Error::DeserializeUnexpectedEnd => FrameError::Truncated,
+        e => FrameError::Malformed(e.to_string()),
     }
 }
 
@@ -329,18 +388,39 @@ mod tests {
         ]
     }
 
+    fn stamp() -> Stamp {
+        Stamp {
+            node: "alpha".into(),
+            creation: u64::MAX,
+            seq: u64::MAX - 1,
+        }
+    }
+
+    /// A sample frame, sealed.
+    fn sealed(f: &Frame) -> Vec<u8> {
+        encode(f).unwrap().seal(&stamp())
+    }
+
     #[test]
     fn every_frame_round_trips() {
         for f in samples() {
-            let bytes = encode(&f).unwrap();
+            let bytes = sealed(&f);
             assert_eq!(bytes[0], WIRE_VERSION);
-            assert_eq!(decode(&bytes, 1 << 20).unwrap(), f);
+            assert_eq!(decode(&bytes, 1 << 20).unwrap(), (f, stamp()));
         }
     }
 
     #[test]
+    fn the_stamp_overhead_bounds_a_stamp() {
+        let body = encode(&samples()[0]).unwrap();
+        let len = body.len();
+        let bytes = body.seal(&stamp());
+        assert!(bytes.len() - len <= STAMP_OVERHEAD + "alpha".len());
+    }
+
+    #[test]
     fn an_unknown_version_is_refused() {
-        let mut bytes = encode(&samples()[0]).unwrap();
+        let mut bytes = sealed(&samples()[0]);
         bytes[0] = WIRE_VERSION + 1;
         assert_eq!(
             decode(&bytes, 1 << 20),
@@ -352,7 +432,7 @@ mod tests {
     #[test]
     fn every_truncation_is_refused() {
         for f in samples() {
-            let bytes = encode(&f).unwrap();
+            let bytes = sealed(&f);
             for cut in 1..bytes.len() {
                 let e = decode(&bytes[..cut], 1 << 20).unwrap_err();
                 assert!(
@@ -362,7 +442,7 @@ mod tests {
             }
         }
         // A body that stops inside the payload says so.
-        let bytes = encode(&samples()[2]).unwrap();
+        let bytes = sealed(&samples()[2]);
         assert_eq!(
             decode(&bytes[..bytes.len() - 10], 1 << 20),
             Err(FrameError::Truncated)
@@ -371,7 +451,7 @@ mod tests {
 
     #[test]
     fn an_oversized_frame_is_refused_before_decoding() {
-        let bytes = encode(&samples()[2]).unwrap();
+        let bytes = sealed(&samples()[2]);
         assert_eq!(
             decode(&bytes, 100),
             Err(FrameError::TooLarge {
@@ -387,7 +467,7 @@ mod tests {
 
     #[test]
     fn garbage_and_trailing_bytes_are_refused() {
-        let mut bytes = encode(&samples()[0]).unwrap();
+        let mut bytes = sealed(&samples()[0]);
         bytes.push(0);
         assert!(matches!(decode(&bytes, 1 << 20), Err(FrameError::Malformed(_))));
         assert!(matches!(

@@ -88,6 +88,11 @@ pub(crate) struct RunArgs {
     /// acknowledgement, in milliseconds.
     #[arg(long, default_value_t = wactor::cluster::DEFAULT_ACK_TIMEOUT.as_millis() as u64, requires = "nats")]
     ack_timeout_ms: u64,
+    /// Frames from other hosts the NATS client holds while this host takes
+    /// earlier ones; a larger burst of plain messages loses some (counted
+    /// in `wactor_remote_frames_lost_total` and logged).
+    #[arg(long, value_name = "FRAMES", default_value_t = wactor::cluster::DEFAULT_INBOUND_BUFFER, requires = "nats")]
+    inbound_buffer: usize,
     /// Hibernate an actor after this long without a message, in
     /// milliseconds: its state is kept and its instance dropped until the
     /// next message. Default: only past the live-instance budget.
@@ -120,6 +125,7 @@ impl RunArgs {
             cluster: self.nats.as_ref().map(|url| ClusterConfig {
                 heartbeat: Duration::from_millis(self.heartbeat_ms.max(1)),
                 ack_timeout: Duration::from_millis(self.ack_timeout_ms.max(1)),
+                inbound_buffer: self.inbound_buffer.max(1),
                 ..ClusterConfig::new(url.clone())
             }),
             hibernate_after: self.hibernate_after_ms.map(Duration::from_millis),

@@ -211,6 +211,9 @@ pub enum TestRequest {
     /// Turns important delivery on or off for everything the testkit sends,
     /// calls and answers. Reply: `()`.
     SetImportant(bool),
+    /// Sends `count` plain `TestMessage::Record(vec![])` to `to`, as fast as
+    /// it can. Reply: `u32`, how many of them the host accepted.
+    SendMany { to: Target, count: u32 },
 }
 
 /// An info the testkit received, shaped for the tests.

@@ -201,6 +201,14 @@ impl Actor for Testkit {
                 reply(&outcomes)
             }
             TestRequest::SetImportant(on) => reply(&ctx.set_important_delivery(on)),
+            TestRequest::SendMany { to, count } => {
+                let to = address(to);
+                let record = TestMessage::Record(Vec::new());
+                let accepted = (0..count)
+                    .filter(|_| ctx.send(to.clone(), &record).is_ok())
+                    .count();
+                reply(&(accepted as u32))
+            }
         }
     }
 
