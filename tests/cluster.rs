@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
-use wactor_e2e::binary::{Host, NatsServer};
+use wactor_e2e::binary::{http_call, Host, NatsServer};
 use wactor_e2e::proto::{Target, TestArgs, TestMessage, TestRequest, WireError, WireInfo, WirePid};
 use wactor_e2e::{dec, enc, guest, repo_root};
 
@@ -78,24 +78,6 @@ fn start_member(dir: &Path, nats: &NatsServer, name: &str, extra: &[&str]) -> Me
     let mut host = Host::start_logging(dir, &args, "info,wactor::trace=debug");
     let url = host.ready_url();
     Member { host, url }
-}
-
-/// POSTs `body` to `/v1/actors/NAME/call` and returns the answer's bytes.
-fn http_call(url: &str, name: &str, body: Vec<u8>) -> Result<Vec<u8>, String> {
-    let res = reqwest::blocking::Client::new()
-        .post(format!("{url}/v1/actors/{name}/call"))
-        .header("x-wactor-timeout-ms", "60000")
-        .timeout(Duration::from_secs(90))
-        .body(body)
-        .send()
-        .map_err(|e| e.to_string())?;
-    let status = res.status();
-    let bytes = res.bytes().map_err(|e| e.to_string())?.to_vec();
-    if status == 200 {
-        Ok(bytes)
-    } else {
-        Err(format!("{status}: {}", String::from_utf8_lossy(&bytes)))
-    }
 }
 
 /// Asks the actor `name` on the host at `url` and decodes the reply.

@@ -44,7 +44,7 @@ use crate::process::Process;
 use crate::trace::{self, TraceId};
 use crate::transport::{self, Inbox, Transport};
 
-pub use crate::transport::DEFAULT_INBOUND_BUFFER;
+pub use crate::transport::{redact_url, NatsSecurity, DEFAULT_INBOUND_BUFFER};
 
 /// Default period of heartbeats.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(250);
@@ -58,7 +58,9 @@ pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How a node joins a cluster.
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
-    /// The NATS server, e.g. `nats://127.0.0.1:4222`.
+    /// The NATS server, e.g. `nats://127.0.0.1:4222`; `tls://` for TLS,
+    /// `nats://USER:PASSWORD@HOST:PORT` or `nats://TOKEN@HOST:PORT` to log
+    /// in.
     pub nats_url: String,
     /// How often the node says it is alive. Default [`DEFAULT_HEARTBEAT`]
     /// (250 ms).
@@ -76,6 +78,9 @@ pub struct ClusterConfig {
     /// [`DEFAULT_INBOUND_BUFFER`]
     /// (262,144).
     pub inbound_buffer: usize,
+    /// A credentials file and TLS settings; a user and password or a token
+    /// go in [`nats_url`](Self::nats_url). Default: none.
+    pub security: NatsSecurity,
 }
 
 impl ClusterConfig {
@@ -87,6 +92,7 @@ impl ClusterConfig {
             missed_heartbeats: DEFAULT_MISSED_HEARTBEATS,
             ack_timeout: DEFAULT_ACK_TIMEOUT,
             inbound_buffer: DEFAULT_INBOUND_BUFFER,
+            security: NatsSecurity::default(),
         }
     }
 
@@ -207,14 +213,7 @@ pub(crate) async fn join(node: &Arc<NodeInner>, config: ClusterConfig) -> Result
         .config
         .max_message_bytes
         .saturating_add(crate::frame::FRAME_OVERHEAD);
-    let (transport, inbox) = Transport::connect(
-        &config.nats_url,
-        &node.node_name,
-        node.creation,
-        max_frame,
-        config.inbound_buffer,
-    )
-    .await?;
+    let (transport, inbox) = Transport::connect(&config, &node.node_name, node.creation, max_frame).await?;
     let cluster = Arc::new(Cluster {
         config,
         transport,
@@ -229,7 +228,7 @@ pub(crate) async fn join(node: &Arc<NodeInner>, config: ClusterConfig) -> Result
         .map_err(|_| ClusterError::AlreadyJoined)?;
     tracing::info!(
         node = %node.node_name,
-        url = %cluster.config.nats_url,
+        url = %transport::redact_url(&cluster.config.nats_url),
         heartbeat_ms = cluster.config.heartbeat.as_millis() as u64,
         "joined the cluster"
     );

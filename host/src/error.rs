@@ -159,11 +159,33 @@ pub enum PoolError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ClusterError {
     /// The NATS server could not be reached.
-    #[error("cannot connect to the NATS server at {url}: {reason}; is `nats-server` running there?")]
+    #[error("cannot connect to the NATS server at {url}: {reason}; {hint}")]
     Connect {
-        /// The server's URL.
+        /// The server's URL, without its credentials.
         url: String,
         /// The client's error.
+        reason: String,
+        /// What to check next.
+        hint: &'static str,
+    },
+    /// The server refused this node's credentials, or TLS failed.
+    #[error("the NATS server at {url} refused the connection: {reason}; {hint}")]
+    Refused {
+        /// The server's URL, without its credentials.
+        url: String,
+        /// The client's error.
+        reason: String,
+        /// What to check next.
+        hint: &'static str,
+    },
+    /// A credentials or certificate file could not be used.
+    #[error("cannot use {what} {path}: {reason}")]
+    Security {
+        /// Which file it is.
+        what: &'static str,
+        /// Its path.
+        path: std::path::PathBuf,
+        /// Why.
         reason: String,
     },
     /// A subscription was refused.

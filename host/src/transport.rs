@@ -26,6 +26,12 @@
 //! starts from the first frame a receiver sees of a sender's incarnation;
 //! frames lost before it are not counted.
 //!
+//! A node proves who it is with a user and password or a token in the URL
+//! (`nats://USER:PASSWORD@HOST:PORT`, `nats://TOKEN@HOST:PORT`) or with a
+//! NATS credentials file, and talks TLS to a `tls://` URL or when given
+//! root certificates ([`NatsSecurity`]). Credentials never reach the logs:
+//! every URL shown is [redacted](redact_url).
+//!
 //! The NATS client reconnects on its own, forever, with a short backoff;
 //! every change of the connection is logged. Frames queued while the
 //! connection is down are sent after it comes back, so a plain message may
@@ -36,8 +42,10 @@ use bytes::Bytes;
 use futures_util::{FutureExt as _, StreamExt as _};
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::cluster::ClusterConfig;
 use crate::error::{ClusterError, DeliveryError};
 use crate::frame::{self, Frame, FrameError, Stamp};
 
@@ -188,19 +196,24 @@ impl Transport {
     /// Incoming frames (decoded with a limit of `max_frame` bytes) are read
     /// from the returned [`Inbox`].
     pub(crate) async fn connect(
-        url: &str,
+        config: &ClusterConfig,
         node: &str,
         creation: u64,
         max_frame: usize,
-        inbound_buffer: usize,
     ) -> Result<(Transport, Inbox), ClusterError> {
         validate_node_name(node)?;
-        let log_node = node.to_string();
-        let client = async_nats::ConnectOptions::new()
+        let url = config.nats_url.as_str();
+        let shown = redact_url(url);
+        let options = config
+            .security
+            .options(url, &shown)
+            .await?
             .name(format!("wactor node {node}"))
             .max_reconnects(None)
             .client_capacity(OUT_QUEUE)
-            .subscription_capacity(inbound_buffer.max(1))
+            .subscription_capacity(config.inbound_buffer.max(1));
+        let log_node = node.to_string();
+        let client = options
             .reconnect_delay_callback(|attempts| {
                 Duration::from_millis(50u64.saturating_mul(attempts as u64)).min(MAX_RECONNECT_DELAY)
             })
@@ -220,10 +233,7 @@ impl Transport {
             })
             .connect(url)
             .await
-            .map_err(|e| ClusterError::Connect {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| connect_error(&shown, &e))?;
         let subscribe = |subject: String| {
             let client = client.clone();
             async move {
@@ -241,8 +251,9 @@ impl Transport {
         // Make sure the server has the subscriptions before anyone is told
         // this node exists.
         client.flush().await.map_err(|e| ClusterError::Connect {
-            url: url.to_string(),
+            url: shown.clone(),
             reason: format!("flush after subscribing: {e}"),
+            hint: "is the server shutting down?",
         })?;
 
         let max_frame_in = max_frame;
@@ -345,9 +356,133 @@ impl Transport {
     }
 }
 
+/// How a node proves who it is to the NATS server beyond the URL, and how
+/// it checks the server.
+#[derive(Clone, Debug, Default)]
+pub struct NatsSecurity {
+    /// A NATS credentials file (a user JWT and its NKey seed, as `nsc`
+    /// writes them).
+    pub credentials_file: Option<PathBuf>,
+    /// Root certificates (PEM) the server's TLS certificate must chain to.
+    /// Setting them requires TLS, whatever the URL's scheme.
+    pub tls_root_certificates: Option<PathBuf>,
+    /// A client certificate and its key (PEM), for a server that verifies
+    /// its clients.
+    pub tls_client_certificate: Option<(PathBuf, PathBuf)>,
+}
+
+impl NatsSecurity {
+    /// Connection options carrying these settings and the URL's user and
+    /// password or token (the client does not take them from the URL).
+    async fn options(&self, url: &str, shown: &str) -> Result<async_nats::ConnectOptions, ClusterError> {
+        let addr: async_nats::ServerAddr = url.parse().map_err(|e| ClusterError::Connect {
+            url: shown.to_string(),
+            reason: format!("{e}"),
+            hint: "a NATS URL looks like nats://HOST:PORT, tls://HOST:PORT or nats://USER:PASSWORD@HOST:PORT",
+        })?;
+        let mut options = match (addr.username(), addr.password()) {
+            (Some(user), Some(password)) => {
+                async_nats::ConnectOptions::new().user_and_password(user.to_string(), password.to_string())
+            }
+            (Some(token), None) => async_nats::ConnectOptions::new().token(token.to_string()),
+            _ => async_nats::ConnectOptions::new(),
+        };
+        // Checked here: the client would only say "TLS error" later.
+        let readable = |what: &'static str, path: &PathBuf| {
+            std::fs::metadata(path)
+                .map(|_| ())
+                .map_err(|e| ClusterError::Security {
+                    what,
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })
+        };
+        if let Some(path) = &self.credentials_file {
+            readable("the NATS credentials file", path)?;
+            options = options
+                .credentials_file(path)
+                .await
+                .map_err(|e| ClusterError::Security {
+                    what: "the NATS credentials file",
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        if let Some(path) = &self.tls_root_certificates {
+            readable("the TLS root certificates", path)?;
+            options = options.add_root_certificates(path.clone()).require_tls(true);
+        }
+        if let Some((cert, key)) = &self.tls_client_certificate {
+            readable("the TLS client certificate", cert)?;
+            readable("the TLS client key", key)?;
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+        Ok(options)
+    }
+}
+
+/// Why the first connection failed, with what to check next.
+fn connect_error(shown: &str, e: &async_nats::ConnectError) -> ClusterError {
+    use async_nats::ConnectErrorKind as Kind;
+    let url = shown.to_string();
+    let reason = e.to_string();
+    // A certificate the client cannot check comes as an IO error.
+    let tls = e.kind() == Kind::Tls
+        || ["certificate", "TLS", "tls", "handshake"]
+            .iter()
+            .any(|w| reason.contains(w));
+    if tls {
+        return ClusterError::Refused {
+            url,
+            reason,
+            hint:
+                "the server's certificate must chain to the root certificates given (--nats-tls-ca) and name \
+                   the host of the URL; use tls:// or --nats-tls-ca only with a server that has TLS",
+        };
+    }
+    match e.kind() {
+        Kind::Authentication | Kind::AuthorizationViolation => ClusterError::Refused {
+            url,
+            reason,
+            hint: "check the user and password or token in the URL (nats://USER:PASSWORD@HOST:PORT), or the \
+                   credentials file (--nats-creds)",
+        },
+        _ => ClusterError::Connect {
+            url,
+            reason,
+            hint: "is `nats-server` running there?",
+        },
+    }
+}
+
+/// `url` without its user, password or token, to be shown and logged.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_never_show_in_a_url() {
+        for (url, shown) in [
+            ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
+            ("nats://alice:s3cr%40t@host:4222", "nats://***@host:4222"),
+            ("tls://token@host:4222/", "tls://***@host:4222/"),
+            ("nats://u:p@host/a@b", "nats://***@host/a@b"),
+            ("host:4222", "host:4222"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
 
     #[test]
     fn node_names_must_be_one_subject_token() {

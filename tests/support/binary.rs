@@ -60,6 +60,12 @@ impl Host {
 
     /// Starts `wactor run DIR ARGS...` with `RUST_LOG=log`.
     pub fn start_logging(dir: &Path, args: &[&str], log: &str) -> Host {
+        Host::start_env(dir, args, log, &[])
+    }
+
+    /// Starts `wactor run DIR ARGS...` with `RUST_LOG=log` and the
+    /// environment variables `env`.
+    pub fn start_env(dir: &Path, args: &[&str], log: &str, env: &[(&str, &str)]) -> Host {
         let cache = tempfile::tempdir().expect("temp cache dir");
         let mut child = Command::new(wactor_bin())
             .arg("run")
@@ -67,6 +73,7 @@ impl Host {
             // A free port: tests run in parallel, and 7420 may be taken.
             .args(["--http", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", log)
             .env("NO_COLOR", "1")
             .env("WACTOR_CACHE_DIR", cache.path())
@@ -190,22 +197,54 @@ impl Drop for Host {
     }
 }
 
+/// POSTs `body` to `/v1/actors/NAME/call` and returns the answer's bytes.
+pub fn http_call(url: &str, name: &str, body: Vec<u8>) -> Result<Vec<u8>, String> {
+    let res = reqwest::blocking::Client::new()
+        .post(format!("{url}/v1/actors/{name}/call"))
+        .header("x-wactor-timeout-ms", "60000")
+        .timeout(Duration::from_secs(90))
+        .body(body)
+        .send()
+        .map_err(|e| e.to_string())?;
+    let status = res.status();
+    let bytes = res.bytes().map_err(|e| e.to_string())?.to_vec();
+    if status == 200 {
+        Ok(bytes)
+    } else {
+        Err(format!("{status}: {}", String::from_utf8_lossy(&bytes)))
+    }
+}
+
 /// A `nats-server` on a free loopback port, killed on drop.
 pub struct NatsServer {
     child: Child,
     port: u16,
+    args: Vec<String>,
 }
 
 impl NatsServer {
     /// Starts `nats-server` and waits until it accepts connections.
     pub fn start() -> NatsServer {
+        NatsServer::start_with(&[])
+    }
+
+    /// Starts `nats-server ARGS...` (e.g. `--user`, `--tls`) and waits
+    /// until it accepts connections.
+    pub fn start_with(args: &[&str]) -> NatsServer {
         let port = free_port();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let server = NatsServer {
-            child: spawn_nats(port),
+            child: spawn_nats(port, &args),
             port,
+            args,
         };
         server.wait_accepting();
         server
+    }
+
+    /// The server's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Kills the server (SIGKILL) and waits for it to be gone.
@@ -218,7 +257,7 @@ impl NatsServer {
     /// and waits until it accepts connections.
     pub fn restart(&mut self) {
         self.kill();
-        self.child = spawn_nats(self.port);
+        self.child = spawn_nats(self.port, &self.args);
         self.wait_accepting();
     }
 
@@ -274,9 +313,10 @@ impl Drop for NatsServer {
     }
 }
 
-fn spawn_nats(port: u16) -> Child {
+fn spawn_nats(port: u16, args: &[String]) -> Child {
     Command::new(nats_server_bin())
         .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

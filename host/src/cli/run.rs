@@ -77,9 +77,27 @@ pub(crate) struct RunArgs {
     no_cache: bool,
     /// Join a cluster through the NATS server at URL (e.g.
     /// `nats://127.0.0.1:4222`); `--node` names this host in it. Without
-    /// it the host runs alone.
-    #[arg(long, value_name = "URL")]
+    /// it the host runs alone. `tls://HOST:PORT` talks TLS;
+    /// `nats://USER:PASSWORD@HOST:PORT` or `nats://TOKEN@HOST:PORT` logs in
+    /// (set WACTOR_NATS_URL instead to keep a password off the command
+    /// line; logs show the URL without it).
+    #[arg(long, value_name = "URL", env = "WACTOR_NATS_URL", hide_env_values = true)]
     nats: Option<String>,
+    /// Log in to NATS with this credentials file (a user JWT and NKey seed,
+    /// as `nsc` writes them).
+    #[arg(long, value_name = "FILE", requires = "nats")]
+    nats_creds: Option<PathBuf>,
+    /// Require TLS, and check the NATS server's certificate against these
+    /// root certificates (PEM).
+    #[arg(long, value_name = "FILE", requires = "nats")]
+    nats_tls_ca: Option<PathBuf>,
+    /// Present this client certificate (PEM) to a NATS server that verifies
+    /// its clients; needs `--nats-tls-key`.
+    #[arg(long, value_name = "FILE", requires_all = ["nats", "nats_tls_key"])]
+    nats_tls_cert: Option<PathBuf>,
+    /// The key (PEM) of `--nats-tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "nats_tls_cert")]
+    nats_tls_key: Option<PathBuf>,
     /// How often this host tells the cluster it is alive, in milliseconds;
     /// a host silent for three periods is down.
     #[arg(long, default_value_t = wactor::cluster::DEFAULT_HEARTBEAT.as_millis() as u64, requires = "nats")]
@@ -126,6 +144,11 @@ impl RunArgs {
                 heartbeat: Duration::from_millis(self.heartbeat_ms.max(1)),
                 ack_timeout: Duration::from_millis(self.ack_timeout_ms.max(1)),
                 inbound_buffer: self.inbound_buffer.max(1),
+                security: wactor::cluster::NatsSecurity {
+                    credentials_file: self.nats_creds.clone(),
+                    tls_root_certificates: self.nats_tls_ca.clone(),
+                    tls_client_certificate: self.nats_tls_cert.clone().zip(self.nats_tls_key.clone()),
+                },
                 ..ClusterConfig::new(url.clone())
             }),
             hibernate_after: self.hibernate_after_ms.map(Duration::from_millis),

@@ -1,0 +1,179 @@
+//! Clusters through a NATS server that wants credentials or TLS: real
+//! `nats-server` processes started with `--user`/`--pass` or `--tls`, and
+//! real `wactor run` hosts that must log in or check the server's
+//! certificate before they see each other.
+
+use std::path::Path;
+
+use wactor_e2e::binary::{http_call, Host, NatsServer};
+use wactor_e2e::proto::TestRequest;
+use wactor_e2e::{dec, enc, guest};
+
+/// A directory serving the testkit.
+fn testkit_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(guest("testkit"), dir.path().join("testkit.wasm")).expect("copy the testkit");
+    dir
+}
+
+/// Alpha's HTTP API calls the testkit on beta: the request and its answer
+/// cross NATS.
+fn echo_across(alpha: &mut Host, beta: &mut Host) {
+    let url = alpha.ready_url();
+    // Beta's testkit is loaded: a plain request to it is not dropped.
+    beta.ready_url();
+    let answer = http_call(&url, "testkit@beta", enc(&TestRequest::Echo(b"across".to_vec())))
+        .expect("alpha calls beta's testkit");
+    assert_eq!(dec::<Vec<u8>>(&answer), b"across");
+}
+
+/// Two hosts that see each other, then a call between them.
+fn pair_works(mut alpha: Host, mut beta: Host) -> (Host, Host) {
+    alpha.expect_line(&["node up", "node=beta"]);
+    beta.expect_line(&["node up", "node=alpha"]);
+    echo_across(&mut alpha, &mut beta);
+    (alpha, beta)
+}
+
+/// A host given `args` cannot join: it says why with `parts` and exits.
+fn refused(dir: &Path, args: &[&str], parts: &[&str]) -> String {
+    let mut host = Host::start_with(dir, args);
+    let line = host.expect_line(parts);
+    assert!(!host.wait_exit().success(), "the host exits: {line}");
+    line
+}
+
+#[test]
+fn hosts_log_in_with_the_password_of_their_url_and_never_log_it() {
+    let nats = NatsServer::start_with(&["--user", "wactor", "--pass", "s3cret"]);
+    let port = nats.port();
+    let good = format!("nats://wactor:s3cret@127.0.0.1:{port}");
+    let dir = testkit_dir();
+    // One host takes the URL from the command line, the other from the
+    // environment.
+    let alpha = Host::start_with(dir.path(), &["--nats", &good, "--node", "alpha"]);
+    let beta = Host::start_env(
+        dir.path(),
+        &["--node", "beta"],
+        "info",
+        &[("WACTOR_NATS_URL", &good)],
+    );
+    let (alpha, beta) = pair_works(alpha, beta);
+    let joined = alpha
+        .seen
+        .iter()
+        .find(|l| l.contains("joined the cluster"))
+        .expect("alpha logged that it joined");
+    assert!(joined.contains("nats://***@127.0.0.1"), "{joined}");
+    for line in alpha.seen.iter().chain(&beta.seen) {
+        assert!(!line.contains("s3cret"), "a log line shows the password: {line}");
+    }
+
+    // A wrong password, and none at all, are refused with what to check.
+    let wrong = format!("nats://wactor:wrong-pass@127.0.0.1:{port}");
+    let line = refused(
+        dir.path(),
+        &["--nats", &wrong, "--node", "gamma"],
+        &["refused the connection", "check the user and password"],
+    );
+    assert!(
+        !line.contains("wrong-pass"),
+        "the error shows the password: {line}"
+    );
+    refused(
+        dir.path(),
+        &["--nats", &nats.url(), "--node", "gamma"],
+        &["refused the connection", "check the user and password"],
+    );
+}
+
+/// A certificate authority and a server certificate for `127.0.0.1`
+/// signed by it, written as PEM files in `dir`: (ca, cert, key).
+fn certificates(dir: &Path) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let key = KeyPair::generate().expect("server key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("server params")
+        .signed_by(&key, &ca, &ca_key)
+        .expect("server certificate");
+    let write = |name: &str, pem: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).expect("write a PEM file");
+        path.to_str().expect("a UTF-8 path").to_string()
+    };
+    (
+        write("ca.pem", ca.pem()),
+        write("server.pem", cert.pem()),
+        write("server-key.pem", key.serialize_pem()),
+    )
+}
+
+#[test]
+fn hosts_join_over_tls_and_refuse_a_server_they_cannot_trust() {
+    let pki = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = certificates(pki.path());
+    let nats = NatsServer::start_with(&["--tls", "--tlscert", &cert, "--tlskey", &key]);
+    let url = format!("tls://127.0.0.1:{}", nats.port());
+    let dir = testkit_dir();
+    let member = |name: &str| {
+        Host::start_with(
+            dir.path(),
+            &["--nats", &url, "--node", name, "--nats-tls-ca", &ca],
+        )
+    };
+    pair_works(member("alpha"), member("beta"));
+
+    // Without the authority the server's certificate is not trusted.
+    refused(
+        dir.path(),
+        &["--nats", &url, "--node", "gamma"],
+        &["refused the connection", "TLS", "--nats-tls-ca"],
+    );
+    // A root certificate file that is not there is named.
+    refused(
+        dir.path(),
+        &[
+            "--nats",
+            &url,
+            "--node",
+            "gamma",
+            "--nats-tls-ca",
+            "/nonexistent/ca.pem",
+        ],
+        &["cannot use the TLS root certificates", "/nonexistent/ca.pem"],
+    );
+}
+
+#[test]
+fn a_host_logs_in_with_a_token_and_names_a_credentials_file_it_cannot_read() {
+    let nats = NatsServer::start_with(&["--auth", "t0ken"]);
+    let dir = testkit_dir();
+    let url = format!("nats://t0ken@127.0.0.1:{}", nats.port());
+    let mut host = Host::start_with(dir.path(), &["--nats", &url, "--node", "alpha"]);
+    let joined = host.expect_line(&["joined the cluster", "node=alpha"]);
+    assert!(!joined.contains("t0ken"), "{joined}");
+    refused(
+        dir.path(),
+        &["--nats", &nats.url(), "--node", "beta"],
+        &["refused the connection", "check the user and password or token"],
+    );
+    refused(
+        dir.path(),
+        &[
+            "--nats",
+            &url,
+            "--node",
+            "beta",
+            "--nats-creds",
+            "/nonexistent/wactor.creds",
+        ],
+        &[
+            "cannot use the NATS credentials file",
+            "/nonexistent/wactor.creds",
+        ],
+    );
+}
