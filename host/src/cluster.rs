@@ -468,6 +468,14 @@ impl NodeInner {
                     self.exit_from(&q, &Pid::from(&from), &reason);
                 }
             }
+            Frame::Probe {
+                initiator,
+                r,
+                waiter,
+                call,
+                path,
+                hops,
+            } => self.on_probe(&initiator, r, &waiter, call, &path, hops),
             Frame::Down {
                 id,
                 watcher,
