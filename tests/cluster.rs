@@ -356,8 +356,9 @@ fn messages_calls_and_monitors_cross_hosts() {
     }
 
     // A malformed frame is logged and dropped; the host stays up.
-    c.nats
-        .publish_raw("wactor.node.beta", b"\x01\xff\xff\xff garbage");
+    let mut garbage = vec![wactor::frame::WIRE_VERSION];
+    garbage.extend_from_slice(b"\xff\xff\xff garbage");
+    c.nats.publish_raw("wactor.node.beta", &garbage);
     c.nats.publish_raw("wactor.node.beta", b"\x09 from the future");
     c.beta.host.expect_line(&["dropped a bad frame", "malformed"]);
     c.beta
