@@ -32,11 +32,11 @@
 //! over, so cycles through pools are seen too.
 //!
 //! A cycle through other nodes fails the same way, with the same error, but
-//! a little later: the chain of waits leaves this node, so the caller parks
-//! and a probe follows the chain from node to node (see
-//! [`cycles`](crate::cycles)). When it comes back to the caller, the call
-//! fails with `not-allowed` a few network hops after it was sent, instead
-//! of before, and long before its timeout.
+//! a little later: the chain of waits leaves this node, so the caller parks,
+//! and once it has waited [`PROBE_AFTER`] (10 ms) a probe follows the chain
+//! from node to node (see [`cycles`](crate::cycles)). When it comes back to
+//! the caller, the call fails with `not-allowed`: some milliseconds after
+//! it was sent instead of before, and long before its timeout.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -45,6 +45,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use tokio::sync::oneshot;
 
+use crate::cycles::PROBE_AFTER;
 use crate::error::DeliveryError;
 use crate::mailbox::{Envelope, Info};
 use crate::node::NodeInner;
@@ -274,10 +275,7 @@ impl NodeInner {
                 calls: &self.calls,
                 r: r.id,
             };
-            if let Some(me) = me {
-                self.chase(me, r.id);
-            }
-            return wait_answer(rx, timeout).await;
+            return self.wait_parked(me, r.id, rx, timeout).await;
         }
         let target = self.resolve(to)?;
         let r = Ref::new(timeout);
@@ -290,11 +288,7 @@ impl NodeInner {
             calls: &self.calls,
             r: r.id,
         };
-        if let Some(me) = me {
-            // The chain may go on through another node.
-            self.chase(me, r.id);
-        }
-        wait_answer(rx, timeout).await
+        self.wait_parked(me, r.id, rx, timeout).await
     }
 
     /// Registers a call to a process of `node` and sends the request.
@@ -534,6 +528,26 @@ impl NodeInner {
         None
     }
 
+    /// Waits for the answer to the call `r` that `me` (if an actor) is
+    /// parked in. In a cluster, a call still waiting after
+    /// [`PROBE_AFTER`] looks for a cycle through other nodes.
+    async fn wait_parked(
+        &self,
+        me: Option<&Process>,
+        r: RefId,
+        mut rx: oneshot::Receiver<CallResult>,
+        timeout: Duration,
+    ) -> CallResult {
+        let Some(me) = me.filter(|_| self.cluster.get().is_some() && timeout > PROBE_AFTER) else {
+            return wait_answer(rx, timeout).await;
+        };
+        if let Ok(answer) = tokio::time::timeout(PROBE_AFTER, &mut rx).await {
+            return answered(answer);
+        }
+        self.chase(me, r);
+        wait_answer(rx, timeout - PROBE_AFTER).await
+    }
+
     /// Answers `caller`'s call `r`, from wherever the answer comes.
     pub(crate) fn respond(&self, caller: &Pid, r: &Ref, result: CallResult) -> Result<(), DeliveryError> {
         if caller.node != self.node_name {
@@ -560,10 +574,16 @@ impl NodeInner {
 /// Waits for a call's answer, at most `timeout`.
 async fn wait_answer(rx: oneshot::Receiver<CallResult>, timeout: Duration) -> CallResult {
     match tokio::time::timeout(timeout, rx).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(DeliveryError::Terminated(
-            "the call was dropped by the host".to_string(),
-        )),
+        Ok(answer) => answered(answer),
         Err(_) => Err(DeliveryError::Timeout),
     }
+}
+
+/// What a caller gets from the channel of its call.
+fn answered(answer: Result<CallResult, oneshot::error::RecvError>) -> CallResult {
+    answer.unwrap_or_else(|_| {
+        Err(DeliveryError::Terminated(
+            "the call was dropped by the host".to_string(),
+        ))
+    })
 }

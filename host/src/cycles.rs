@@ -6,11 +6,13 @@
 //! of its processes took the request (a name, a pool's worker) and whom
 //! that one waits on. So the chain is followed there, by a probe:
 //!
-//! - Whenever an actor parks in a call (to this node or another) and the
-//!   chain of waits from it leads to a call into another node, a
-//!   [`Frame::Probe`] goes to that node: the *initiator* (the actor that
-//!   just parked) and the ref of its call, the call to go on from (its
-//!   caller and ref), the processes passed so far, and a hop budget.
+//! - Whenever an actor has been parked in a call (to this node or another)
+//!   for [`PROBE_AFTER`] and the chain of waits from it leads to a call
+//!   into another node, a [`Frame::Probe`] goes to that node: the
+//!   *initiator* (the parked actor) and the ref of its call, the call to go
+//!   on from (its caller and ref), the processes passed so far, and a hop
+//!   budget. Most calls are answered sooner, and cost no probe; one that
+//!   closes a cycle never is.
 //! - The receiving node finds the local process that owes that call and
 //!   walks the waits from it. Back at the initiator, which still waits under
 //!   the same ref: the initiator's call fails at once with `not-allowed`,
@@ -21,8 +23,9 @@
 //!
 //! The call that closes a cycle starts the probe that finds it, whichever
 //! call that is and wherever the actors are, so every cycle is found. The
-//! refusal is asynchronous: it comes a few network hops after the call was
-//! sent (the request is already in the callee's mailbox), not before.
+//! refusal is asynchronous: it comes [`PROBE_AFTER`] and a few network hops
+//! after the call was sent (the request is already in the callee's
+//! mailbox), not before.
 //!
 //! As on one node, it is the closing call that fails, not an older one of
 //! the cycle: a probe can be slower than the actors, and an older call's
@@ -42,6 +45,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::calls::MAX_WAIT_CHAIN;
 use crate::error::DeliveryError;
@@ -49,6 +53,10 @@ use crate::frame::{Frame, WirePid};
 use crate::node::NodeInner;
 use crate::pid::{Pid, RefId};
 use crate::process::{Parked, Process, WAITS_REMOTE};
+
+/// How long a call waits for its answer before it looks for a cycle
+/// through other nodes.
+pub(crate) const PROBE_AFTER: Duration = Duration::from_millis(10);
 
 /// Most nodes a probe visits after the one that sent it.
 pub(crate) const MAX_HOPS: u16 = 256;
@@ -77,12 +85,9 @@ struct Probe {
 }
 
 impl NodeInner {
-    /// After the actor `me` parked in its call `r`: if the chain of waits
+    /// The actor `me` is parked in its call `r`: if the chain of waits
     /// from it leads to another node, sends a probe there.
     pub(crate) fn chase(&self, me: &Process, r: RefId) {
-        if self.cluster.get().is_none() {
-            return;
-        }
         let mut probe = Probe {
             initiator: me.pid.clone(),
             r,
