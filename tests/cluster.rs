@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
-use wactor_e2e::binary::{http_call, Host, NatsServer};
+use wactor_e2e::binary::{http_call, http_call_within, Host, NatsServer};
 use wactor_e2e::proto::{Target, TestArgs, TestMessage, TestRequest, WireError, WireInfo, WirePid};
 use wactor_e2e::{dec, enc, guest, repo_root};
 
@@ -656,6 +656,144 @@ fn the_four_request_response_combinations() {
     );
 }
 
+/// What a testkit's `Call` request answers: the callee's raw reply, or why
+/// there is none.
+type CallReply = Result<Vec<u8>, WireError>;
+
+/// A `Call` request: the testkit calls `to` with `inner`, waiting up to
+/// the long timeout.
+fn call_req(to: Target, inner: &TestRequest) -> TestRequest {
+    TestRequest::Call {
+        to,
+        payload: enc(inner),
+        timeout_ms: Some(LONG_MS),
+    }
+}
+
+/// Asks the testkit on the host at `url` to make the nested calls
+/// `req`, and unwraps one `Call` reply per level of `depth`: the answer
+/// of the innermost call. All of it must come back within [`PROMPT`], far
+/// below the calls' own timeout, so an answer that came proves no call
+/// timed out.
+fn nested_calls(url: &str, req: &TestRequest, depth: usize) -> CallReply {
+    let started = Instant::now();
+    let bytes = http_call_within(url, "testkit", enc(req), PROMPT)
+        .unwrap_or_else(|e| panic!("no answer within {PROMPT:?} (the calls wait {LONG_MS} ms): {e}"));
+    let mut reply: CallReply = dec(&bytes);
+    for _ in 1..depth {
+        reply = dec(&reply.expect("an outer call of the chain was answered"));
+    }
+    assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
+    reply
+}
+
+fn pid_text(p: &WirePid) -> String {
+    format!("<{}.{}.{}>", p.node, p.id, p.creation)
+}
+
+/// The error a call gets when it would close `cycle` (its caller first).
+fn cycle_error(cycle: &[&WirePid]) -> WireError {
+    let mut names: Vec<String> = cycle.iter().map(|p| pid_text(p)).collect();
+    names.push(pid_text(cycle[0]));
+    WireError::NotAllowed(format!(
+        "call cycle: {}; the call would deadlock",
+        names.join(" -> ")
+    ))
+}
+
+#[test]
+fn call_cycles_across_hosts_are_refused_at_once() {
+    let c = start_cluster(&[]);
+    let (a, b) = (c.alpha.url.clone(), c.beta.url.clone());
+    let alpha: WirePid = ask(&a, "testkit", &TestRequest::SelfPid);
+    let beta: WirePid = ask(&b, "testkit", &TestRequest::SelfPid);
+    let echo = TestRequest::Echo(b"hi".to_vec());
+    let to_alpha = || Target::Pid(alpha.clone());
+
+    // A@alpha calls B@beta, and B, while A waits, calls A: B's call fails
+    // with the cycle, B answers A with that, and A's call returns.
+    let a_b_a = call_req(name("testkit@beta"), &call_req(to_alpha(), &echo));
+    assert_eq!(nested_calls(&a, &a_b_a, 2), Err(cycle_error(&[&beta, &alpha])));
+
+    // A@alpha → B@beta → C@alpha → A: the cycle is closed by a call on
+    // alpha, after the chain crossed beta and came back.
+    let c_pid = spawn_testkit(&a, "c");
+    let a_b_c_a = call_req(
+        name("testkit@beta"),
+        &call_req(name("c@alpha"), &call_req(to_alpha(), &echo)),
+    );
+    assert_eq!(
+        nested_calls(&a, &a_b_c_a, 3),
+        Err(cycle_error(&[&c_pid, &alpha, &beta]))
+    );
+
+    // Through a pool on beta: the worker that took A's call calls A.
+    let pool: Result<WirePid, String> = ask(
+        &b,
+        "testkit",
+        &TestRequest::SpawnPool {
+            behaviour: "testkit".into(),
+            size: 2,
+            args: Vec::new(),
+        },
+    );
+    let pool = pool.expect("a pool on beta");
+    let a_pool_a = call_req(Target::Pid(pool), &call_req(to_alpha(), &echo));
+    match nested_calls(&a, &a_pool_a, 2) {
+        Err(WireError::NotAllowed(m)) => {
+            let a_in_middle = format!(" -> {} -> ", pid_text(&alpha));
+            assert!(
+                m.starts_with("call cycle: <beta.") && m.contains(&a_in_middle),
+                "{m}"
+            );
+        }
+        other => panic!("a cycle through a pool: {other:?}"),
+    }
+
+    // Chains that cross the hosts back and forth but close no cycle are
+    // answered: A@alpha → B@beta → C@alpha → D@beta.
+    spawn_testkit(&b, "d");
+    let a_b_c_d = call_req(
+        name("testkit@beta"),
+        &call_req(name("c@alpha"), &call_req(name("d@beta"), &echo)),
+    );
+    let from_d = nested_calls(&a, &a_b_c_d, 3).expect("D answered");
+    assert_eq!(dec::<Vec<u8>>(&from_d), b"hi");
+    // Every actor that took part is free again.
+    for (url, who) in [(&a, "testkit"), (&a, "c"), (&b, "testkit"), (&b, "d")] {
+        let back: Vec<u8> = ask(url, who, &echo);
+        assert_eq!(back, b"hi", "{who} on {url}");
+    }
+}
+
+/// A cycle through three hosts, closed by a call into the first: the probe
+/// goes round every host once.
+#[test]
+fn a_call_cycle_through_three_hosts_is_refused_at_once() {
+    let (_nats, members, _dir) = start_hosts("testkit", &[("alpha", &[]), ("beta", &[]), ("gamma", &[])]);
+    let urls: Vec<&str> = members.iter().map(|m| m.url.as_str()).collect();
+    let pids: Vec<WirePid> = urls
+        .iter()
+        .map(|u| ask(u, "testkit", &TestRequest::SelfPid))
+        .collect();
+    let echo = TestRequest::Echo(b"hi".to_vec());
+    let a_b_c_a = call_req(
+        name("testkit@beta"),
+        &call_req(
+            name("testkit@gamma"),
+            &call_req(Target::Pid(pids[0].clone()), &echo),
+        ),
+    );
+    assert_eq!(
+        nested_calls(urls[0], &a_b_c_a, 3),
+        Err(cycle_error(&[&pids[2], &pids[0], &pids[1]]))
+    );
+    // Without the call back into alpha, the same chain is answered.
+    let a_b_c = call_req(name("testkit@beta"), &call_req(name("testkit@gamma"), &echo));
+    let from_c = nested_calls(urls[0], &a_b_c, 2).expect("C answered");
+    assert_eq!(dec::<Vec<u8>>(&from_c), b"hi");
+}
+
 #[test]
 fn a_host_that_dies_fails_its_callers_and_monitors_promptly() {
     let mut c = start_cluster(&[]);
@@ -1031,20 +1169,22 @@ fn plain_frames_lost_in_a_burst_are_counted() {
         },
     );
     assert_eq!(accepted, BURST, "alpha's host took every send");
-    // A gap shows when a later frame arrives: this call comes after the
-    // burst, once it is over, and is answered.
-    assert_eq!(
-        call_via(&a, Target::Pid(beta_pid), &echo, LONG_MS, false),
-        Ok(b"first".to_vec())
-    );
+    // A gap shows when a later frame arrives: a call after the burst. It
+    // may itself be dropped while the burst still fills the buffer (and is
+    // then counted lost): it is tried again until one is answered.
+    let mut unanswered = 0;
+    while call_via(&a, Target::Pid(beta_pid.clone()), &echo, 2_000, false) != Ok(b"first".to_vec()) {
+        unanswered += 1;
+        assert!(unanswered < 10, "no call got through after the burst");
+    }
     // Every message alpha sent was either handled by beta's actor or
-    // counted lost by beta.
+    // counted lost by beta; beyond them, only calls that went unanswered
+    // can have been counted lost.
     let received = ask::<Vec<Vec<u8>>>(&b, "testkit", &TestRequest::Received).len() as u64;
     let lost = counter(&b, "wactor_remote_frames_lost_total");
-    assert_eq!(
-        received + lost,
-        u64::from(BURST),
-        "{received} received and {lost} counted lost"
+    assert!(
+        (u64::from(BURST)..=u64::from(BURST) + unanswered).contains(&(received + lost)),
+        "{received} received and {lost} counted lost of {BURST}, {unanswered} calls unanswered"
     );
     assert!(
         lost > 0,

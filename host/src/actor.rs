@@ -607,9 +607,12 @@ async fn handle(
         Envelope::Upgrade(_) => Step::Continue,
         Envelope::Call { from, r, payload } => {
             let wfrom = wit::Pid::from(&from);
+            let me = store.data().me.clone();
+            me.handling(Some(r.id));
             let outcome = actor
                 .call_handle_call(&mut *store, &wfrom, r.into(), &payload)
                 .await;
+            me.handling(None);
             // `set-important-delivery(true)` covers the returned answer too.
             let important = store.data().important;
             let answer = |payload: Vec<u8>| async move {

@@ -30,6 +30,13 @@
 //! before it parks. A caller of a pool waits on the worker that took its
 //! request, and a worker whose chain leads back to the caller is passed
 //! over, so cycles through pools are seen too.
+//!
+//! A cycle through other nodes fails the same way, with the same error, but
+//! a little later: the chain of waits leaves this node, so the caller parks,
+//! and once it has waited [`PROBE_AFTER`] (10 ms) a probe follows the chain
+//! from node to node (see [`cycles`](crate::cycles)). When it comes back to
+//! the caller, the call fails with `not-allowed`: some milliseconds after
+//! it was sent instead of before, and long before its timeout.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -38,18 +45,19 @@ use std::time::Duration;
 use dashmap::DashMap;
 use tokio::sync::oneshot;
 
+use crate::cycles::PROBE_AFTER;
 use crate::error::DeliveryError;
 use crate::mailbox::{Envelope, Info};
 use crate::node::NodeInner;
 use crate::pid::{now_ms, Address, Pid, Ref, RefId};
-use crate::process::{ActorState, Process};
+use crate::process::{ActorState, Process, WAITS_REMOTE};
 use crate::routing::worst;
 
 /// What a caller finally gets.
 pub(crate) type CallResult = Result<Vec<u8>, DeliveryError>;
 
 /// Longest chain of waiting actors walked when looking for a cycle.
-const MAX_WAIT_CHAIN: usize = 256;
+pub(crate) const MAX_WAIT_CHAIN: usize = 256;
 
 /// Who owes the answer to a call.
 enum Owner {
@@ -121,6 +129,24 @@ impl Calls {
         }
     }
 
+    /// The local process that owes `caller`'s call `r`, if it is pending.
+    pub(crate) fn owner(&self, caller: &Pid, r: RefId) -> Option<Arc<Process>> {
+        let p = self.pending.get(&r).filter(|p| p.caller == *caller)?;
+        match &p.callee {
+            Owner::Local(p) => Some(p.clone()),
+            Owner::Node(_) => None,
+        }
+    }
+
+    /// Ends `caller`'s call `r` with `error` although its callee still
+    /// owes it (it closes a cycle); a later answer is ignored.
+    pub(crate) fn refuse(&self, caller: &Pid, r: RefId, error: DeliveryError) {
+        if let Some((_, p)) = self.pending.remove_if(&r, |_, p| p.caller == *caller) {
+            p.callee.settle(r);
+            let _ = p.tx.send(Err(error));
+        }
+    }
+
     /// Removes a call that will not be answered through the table.
     fn close(&self, r: RefId) {
         if let Some((_, p)) = self.pending.remove(&r) {
@@ -181,7 +207,7 @@ struct Waiting<'a> {
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.me.waiting_on.store(0, Ordering::SeqCst);
+        self.me.unpark();
         self.me.set_state(ActorState::Running);
     }
 }
@@ -236,32 +262,33 @@ impl NodeInner {
         });
         if let Some(node) = self.remote_node(to) {
             self.cluster()?.check_up(node)?;
-            // Cycles through other nodes are not seen: such a call ends by
-            // its timeout.
+            let r = Ref::new(timeout);
+            // Parked before the request goes, so that a probe that comes
+            // back finds the call.
             let _waiting = me.map(|me| {
+                me.park(r.id, Some(node));
                 me.set_state(ActorState::WaitingOnCall);
                 Waiting { me }
             });
-            let r = Ref::new(timeout);
             let rx = self.call_out(node, from, to, r, payload, important)?;
             let _open = OpenCall {
                 calls: &self.calls,
                 r: r.id,
             };
-            return wait_answer(rx, timeout).await;
+            return self.wait_parked(me, r.id, rx, timeout).await;
         }
         let target = self.resolve(to)?;
+        let r = Ref::new(timeout);
         let _waiting = match me {
-            Some(me) => Some(self.enter_wait(me, &target)?),
+            Some(me) => Some(self.enter_wait(me, &target, r.id)?),
             None => None,
         };
-        let r = Ref::new(timeout);
         let rx = self.deliver_call(&target, from, me, r, payload)?;
         let _open = OpenCall {
             calls: &self.calls,
             r: r.id,
         };
-        wait_answer(rx, timeout).await
+        self.wait_parked(me, r.id, rx, timeout).await
     }
 
     /// Registers a call to a process of `node` and sends the request.
@@ -445,9 +472,14 @@ impl NodeInner {
         Err(failure)
     }
 
-    /// Publishes that `me` waits on `target`, unless that would wait on
-    /// itself or close a cycle.
-    fn enter_wait<'a>(&self, me: &'a Process, target: &Process) -> Result<Waiting<'a>, DeliveryError> {
+    /// Publishes that `me` waits on `target` in its call `r`, unless that
+    /// would wait on itself or close a cycle.
+    fn enter_wait<'a>(
+        &self,
+        me: &'a Process,
+        target: &Process,
+        r: RefId,
+    ) -> Result<Waiting<'a>, DeliveryError> {
         if target.pid == me.pid {
             return Err(DeliveryError::NotAllowed(format!(
                 "{} called itself; an actor handles one message at a time, so it can never answer its own call",
@@ -457,6 +489,7 @@ impl NodeInner {
         // Publish first, then walk: of two actors that call each other at
         // the same moment, at least one sees the cycle.
         let waiting = Waiting { me };
+        me.park(r, None);
         if let Some(cycle) = self.wait_on(me, target) {
             return Err(DeliveryError::NotAllowed(cycle));
         }
@@ -476,7 +509,9 @@ impl NodeInner {
                 Some(p) => p.waiting_on.load(Ordering::SeqCst),
                 None => 0,
             };
-            if next == 0 {
+            // A wait on another node ends the walk here; probes go on
+            // from there.
+            if next == 0 || next == WAITS_REMOTE {
                 return None;
             }
             if next == me.pid.id {
@@ -491,6 +526,26 @@ impl NodeInner {
             cur = next;
         }
         None
+    }
+
+    /// Waits for the answer to the call `r` that `me` (if an actor) is
+    /// parked in. In a cluster, a call still waiting after
+    /// [`PROBE_AFTER`] looks for a cycle through other nodes.
+    async fn wait_parked(
+        &self,
+        me: Option<&Process>,
+        r: RefId,
+        mut rx: oneshot::Receiver<CallResult>,
+        timeout: Duration,
+    ) -> CallResult {
+        let Some(me) = me.filter(|_| self.cluster.get().is_some() && timeout > PROBE_AFTER) else {
+            return wait_answer(rx, timeout).await;
+        };
+        if let Ok(answer) = tokio::time::timeout(PROBE_AFTER, &mut rx).await {
+            return answered(answer);
+        }
+        self.chase(me, r);
+        wait_answer(rx, timeout - PROBE_AFTER).await
     }
 
     /// Answers `caller`'s call `r`, from wherever the answer comes.
@@ -519,10 +574,16 @@ impl NodeInner {
 /// Waits for a call's answer, at most `timeout`.
 async fn wait_answer(rx: oneshot::Receiver<CallResult>, timeout: Duration) -> CallResult {
     match tokio::time::timeout(timeout, rx).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(DeliveryError::Terminated(
-            "the call was dropped by the host".to_string(),
-        )),
+        Ok(answer) => answered(answer),
         Err(_) => Err(DeliveryError::Timeout),
     }
+}
+
+/// What a caller gets from the channel of its call.
+fn answered(answer: Result<CallResult, oneshot::error::RecvError>) -> CallResult {
+    answer.unwrap_or_else(|_| {
+        Err(DeliveryError::Terminated(
+            "the call was dropped by the host".to_string(),
+        ))
+    })
 }

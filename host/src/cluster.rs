@@ -15,8 +15,10 @@
 //! - **Messages and calls** keep their local meaning: a remote send is
 //!   queued and forgotten (it may be lost; see important delivery), a
 //!   remote call waits for its answer, which any host may send (deferred
-//!   answers, `send-response-error`), with the caller's timeout. Monitors
-//!   and links work across nodes as they do on one.
+//!   answers, `send-response-error`), with the caller's timeout; a call
+//!   that closes a cycle through other nodes fails with `not-allowed` (see
+//!   the `cycles` module). Monitors and links work across nodes as they do
+//!   on one.
 //! - **Node failure.** When a node goes down, every call waiting on it fails
 //!   at once with `terminated("node-down: ...")`, every important send
 //!   waiting for its acknowledgement with `no-connection`, every monitor
@@ -495,6 +497,14 @@ impl NodeInner {
                     self.exit_from(&q, &Pid::from(&from), &reason);
                 }
             }
+            Frame::Probe {
+                initiator,
+                r,
+                waiter,
+                call,
+                path,
+                hops,
+            } => self.on_probe(&initiator, r, &waiter, call, &path, hops),
             Frame::Down {
                 id,
                 watcher,

@@ -31,6 +31,7 @@
 //! | mailboxes | `mailbox` |
 //! | addresses, routing, plain sends | `routing` |
 //! | calls, refs, deadlines, cycle refusal | `calls` |
+//! | call cycles through other nodes, found by probes | `cycles` |
 //! | registered names | `names` |
 //! | pools of workers behind one pid | `pool` |
 //! | links, monitors, restart policies | [`supervision`] |
@@ -66,6 +67,7 @@ mod calls;
 pub mod cluster;
 pub mod config;
 pub mod convert;
+mod cycles;
 pub mod engine;
 pub mod error;
 /// The wire format between hosts (the `wactor-wire` crate).

@@ -58,6 +58,21 @@ pub(crate) enum Control {
     Exit(String),
 }
 
+/// `waiting_on` of a process parked in a call to another node.
+pub(crate) const WAITS_REMOTE: u64 = u64::MAX;
+
+/// The call a process is parked in.
+#[derive(Clone, Debug)]
+pub(crate) struct Parked {
+    /// The call's ref.
+    pub(crate) r: RefId,
+    /// The node that owes the answer, when it is not this one.
+    pub(crate) node: Option<Arc<str>>,
+    /// The call whose request the process was handling when it made this
+    /// one: the wait is newer than that caller's.
+    pub(crate) during: Option<RefId>,
+}
+
 /// Calls this process owes answers to. Once the process ends, `open` is
 /// false and no call can be added, so no caller can wait on a dead actor.
 #[derive(Debug, Default)]
@@ -72,9 +87,15 @@ pub(crate) struct Process {
     pub(crate) pid: Pid,
     pub(crate) behaviour: String,
     pub(crate) mailbox: Mailbox,
-    /// Local process id this one is blocked calling (0: none); walked to
-    /// refuse call cycles before they deadlock.
+    /// Local process id this one is blocked calling (0: none,
+    /// [`WAITS_REMOTE`]: a process of another node); walked to refuse call
+    /// cycles before they deadlock.
     pub(crate) waiting_on: AtomicU64,
+    /// The call this process is parked in, while `waiting_on` is set; read
+    /// by cycle probes from other nodes (see [`cycles`](crate::cycles)).
+    pub(crate) parked: Mutex<Option<Parked>>,
+    /// The call whose request this process is handling now, if any.
+    handling: Mutex<Option<RefId>>,
     pub(crate) owed: Mutex<OwedCalls>,
     pub(crate) names: Mutex<Vec<String>>,
     control: watch::Sender<Option<Control>>,
@@ -116,6 +137,8 @@ impl Process {
             behaviour,
             mailbox,
             waiting_on: AtomicU64::new(0),
+            parked: Mutex::new(None),
+            handling: Mutex::new(None),
             owed: Mutex::new(OwedCalls {
                 open: true,
                 refs: HashSet::new(),
@@ -187,6 +210,37 @@ impl Process {
             }
             false
         });
+    }
+
+    /// Records that this process is parked in the call `r`, owed by a
+    /// process of `node` (None: of this node).
+    pub(crate) fn park(&self, r: RefId, node: Option<&str>) {
+        let during = *self.handling.lock();
+        *self.parked.lock() = Some(Parked {
+            r,
+            node: node.map(Arc::from),
+            during,
+        });
+        if node.is_some() {
+            self.waiting_on.store(WAITS_REMOTE, Ordering::SeqCst);
+        }
+    }
+
+    /// Records the call whose request this process starts (Some) or ends
+    /// (None) handling.
+    pub(crate) fn handling(&self, r: Option<RefId>) {
+        *self.handling.lock() = r;
+    }
+
+    /// Forgets the call this process was parked in.
+    pub(crate) fn unpark(&self) {
+        self.waiting_on.store(0, Ordering::SeqCst);
+        *self.parked.lock() = None;
+    }
+
+    /// The call this process is parked in, if any.
+    pub(crate) fn parked(&self) -> Option<Parked> {
+        self.parked.lock().clone()
     }
 
     /// Records that this process owes an answer to the call `r`; false if

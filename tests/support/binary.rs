@@ -199,10 +199,15 @@ impl Drop for Host {
 
 /// POSTs `body` to `/v1/actors/NAME/call` and returns the answer's bytes.
 pub fn http_call(url: &str, name: &str, body: Vec<u8>) -> Result<Vec<u8>, String> {
+    http_call_within(url, name, body, Duration::from_secs(90))
+}
+
+/// [`http_call`], giving up on the answer after `limit`.
+pub fn http_call_within(url: &str, name: &str, body: Vec<u8>, limit: Duration) -> Result<Vec<u8>, String> {
     let res = reqwest::blocking::Client::new()
         .post(format!("{url}/v1/actors/{name}/call"))
         .header("x-wactor-timeout-ms", "60000")
-        .timeout(Duration::from_secs(90))
+        .timeout(limit)
         .body(body)
         .send()
         .map_err(|e| e.to_string())?;

@@ -234,6 +234,24 @@ pub enum Frame {
         /// Its incarnation.
         creation: u64,
     },
+    /// Looks for a cycle of calls: `initiator` is parked in its call `r`,
+    /// and the waits from it lead to `waiter`'s call `call`, which a process
+    /// of the receiving node owes. The receiving node goes on from that
+    /// process.
+    Probe {
+        /// The process whose call may close a cycle.
+        initiator: WirePid,
+        /// The id of the initiator's call.
+        r: u128,
+        /// The caller of the call to go on from.
+        waiter: WirePid,
+        /// The id of that call.
+        call: u128,
+        /// The processes passed so far, from the initiator to `waiter`.
+        path: Vec<WirePid>,
+        /// How many more nodes the probe may visit.
+        hops: u16,
+    },
 }
 
 /// Who sent a frame, and where it stands in the sender's stream of frames
@@ -384,6 +402,14 @@ mod tests {
             Frame::Leaving {
                 node: "b".into(),
                 creation: 3,
+            },
+            Frame::Probe {
+                initiator: pid("a", 1),
+                r: u128::MAX - 1,
+                waiter: pid("b", 2),
+                call: 17,
+                path: vec![pid("a", 1), pid("b", 2)],
+                hops: 255,
             },
         ]
     }
