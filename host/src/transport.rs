@@ -149,13 +149,13 @@ struct Stream {
 
 impl Streams {
     /// Takes note of a frame; says how many frames before it never came.
-    fn next(&mut self, stamp: &Stamp) -> Option<u64> {
+    fn next(&mut self, stamp: &Stamp<'_>) -> Option<u64> {
         if stamp.seq == 0 {
             return None;
         }
-        let Some(s) = self.0.get_mut(&stamp.node) else {
+        let Some(s) = self.0.get_mut(stamp.node) else {
             self.0.insert(
-                stamp.node.clone(),
+                stamp.node.to_string(),
                 Stream {
                     creation: stamp.creation,
                     last: stamp.seq,
@@ -303,7 +303,7 @@ impl Transport {
             streams.get_mut(&subject)
         };
         let stamp = Stamp {
-            node: self.node.clone(),
+            node: &self.node,
             creation: self.creation,
             seq: seq.as_ref().map_or(0, |last| **last + 1),
         };

@@ -256,10 +256,10 @@ pub enum Frame {
 
 /// Who sent a frame, and where it stands in the sender's stream of frames
 /// to one receiver.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct Stamp {
-    /// The sending node.
-    pub node: String,
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp<'a> {
+    /// The sending node (borrowed from the frame's bytes when decoded).
+    pub node: &'a str,
     /// Its incarnation: a node that restarts starts a new stream.
     pub creation: u64,
     /// 1 for the first frame of the stream, one more for each next one; 0
@@ -288,7 +288,7 @@ impl Encoded {
     }
 
     /// Appends `stamp`: the bytes to send.
-    pub fn seal(mut self, stamp: &Stamp) -> Vec<u8> {
+    pub fn seal(mut self, stamp: &Stamp<'_>) -> Vec<u8> {
         // A stamp of a String and two u64s always encodes.
         match postcard::to_extend(stamp, std::mem::take(&mut self.0)) {
             Ok(bytes) => bytes,
@@ -308,7 +308,7 @@ pub fn encode(frame: &Frame) -> Result<Encoded, FrameError> {
 }
 
 /// Decodes a sealed frame of at most `limit` bytes.
-pub fn decode(bytes: &[u8], limit: usize) -> Result<(Frame, Stamp), FrameError> {
+pub fn decode(bytes: &[u8], limit: usize) -> Result<(Frame, Stamp<'_>), FrameError> {
     if bytes.len() > limit {
         return Err(FrameError::TooLarge {
             len: bytes.len(),
@@ -414,9 +414,9 @@ mod tests {
         ]
     }
 
-    fn stamp() -> Stamp {
+    fn stamp() -> Stamp<'static> {
         Stamp {
-            node: "alpha".into(),
+            node: "alpha",
             creation: u64::MAX,
             seq: u64::MAX - 1,
         }
