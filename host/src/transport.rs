@@ -124,7 +124,7 @@ impl Inbox {
             let Some(msg) = msg else { break };
             let frame = frame::decode(&msg.payload, self.max_frame).map(|(frame, stamp)| {
                 if let Some(missing) = streams.next(&stamp) {
-                    lost(&stamp.node, missing);
+                    lost(stamp.node, missing);
                 }
                 frame
             });
