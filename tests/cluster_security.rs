@@ -87,35 +87,53 @@ fn hosts_log_in_with_the_password_of_their_url_and_never_log_it() {
     );
 }
 
-/// A certificate authority and a server certificate for `127.0.0.1`
-/// signed by it, written as PEM files in `dir`: (ca, cert, key).
-fn certificates(dir: &Path) -> (String, String, String) {
+/// PEM files written in a directory: a certificate authority, a server
+/// certificate for `127.0.0.1` and a client certificate, both signed by it.
+struct Pki {
+    ca: String,
+    server: (String, String),
+    client: (String, String),
+}
+
+fn certificates(dir: &Path) -> Pki {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
-    let key = KeyPair::generate().expect("server key");
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .expect("server params")
-        .signed_by(&key, &ca, &ca_key)
-        .expect("server certificate");
     let write = |name: &str, pem: String| {
         let path = dir.join(name);
         std::fs::write(&path, pem).expect("write a PEM file");
         path.to_str().expect("a UTF-8 path").to_string()
     };
-    (
-        write("ca.pem", ca.pem()),
-        write("server.pem", cert.pem()),
-        write("server-key.pem", key.serialize_pem()),
-    )
+    let signed = |name: &str, subject: &str| {
+        let key = KeyPair::generate().expect("key");
+        let cert = CertificateParams::new(vec![subject.to_string()])
+            .expect("params")
+            .signed_by(&key, &ca, &ca_key)
+            .expect("certificate");
+        (
+            write(&format!("{name}.pem"), cert.pem()),
+            write(&format!("{name}-key.pem"), key.serialize_pem()),
+        )
+    };
+    let server = signed("server", "127.0.0.1");
+    let client = signed("client", "wactor-node");
+    Pki {
+        ca: write("ca.pem", ca.pem()),
+        server,
+        client,
+    }
 }
 
 #[test]
 fn hosts_join_over_tls_and_refuse_a_server_they_cannot_trust() {
     let pki = tempfile::tempdir().expect("tempdir");
-    let (ca, cert, key) = certificates(pki.path());
+    let Pki {
+        ca,
+        server: (cert, key),
+        ..
+    } = certificates(pki.path());
     let nats = NatsServer::start_with(&["--tls", "--tlscert", &cert, "--tlskey", &key]);
     let url = format!("tls://127.0.0.1:{}", nats.port());
     let dir = testkit_dir();
@@ -176,4 +194,52 @@ fn a_host_logs_in_with_a_token_and_names_a_credentials_file_it_cannot_read() {
             "/nonexistent/wactor.creds",
         ],
     );
+}
+
+#[test]
+fn hosts_present_a_client_certificate_to_a_server_that_verifies_them() {
+    let pki = tempfile::tempdir().expect("tempdir");
+    let Pki {
+        ca,
+        server: (cert, key),
+        client: (client_cert, client_key),
+    } = certificates(pki.path());
+    let nats = NatsServer::start_with(&[
+        "--tlsverify",
+        "--tlscert",
+        &cert,
+        "--tlskey",
+        &key,
+        "--tlscacert",
+        &ca,
+    ]);
+    let url = format!("tls://127.0.0.1:{}", nats.port());
+    let dir = testkit_dir();
+    let with_certificate = |name: &str| {
+        Host::start_with(
+            dir.path(),
+            &[
+                "--nats",
+                &url,
+                "--node",
+                name,
+                "--nats-tls-ca",
+                &ca,
+                "--nats-tls-cert",
+                &client_cert,
+                "--nats-tls-key",
+                &client_key,
+            ],
+        )
+    };
+    pair_works(with_certificate("alpha"), with_certificate("beta"));
+
+    // A host that trusts the server but has no certificate of its own is
+    // turned away.
+    let mut host = Host::start_with(
+        dir.path(),
+        &["--nats", &url, "--node", "gamma", "--nats-tls-ca", &ca],
+    );
+    host.expect_line(&["refused the connection", "--nats-tls-cert"]);
+    assert!(!host.wait_exit().success());
 }

@@ -426,18 +426,20 @@ fn connect_error(shown: &str, e: &async_nats::ConnectError) -> ClusterError {
     use async_nats::ConnectErrorKind as Kind;
     let url = shown.to_string();
     let reason = e.to_string();
-    // A certificate the client cannot check comes as an IO error.
+    // A certificate either side cannot check comes as an IO error.
+    let lower = reason.to_lowercase();
     let tls = e.kind() == Kind::Tls
-        || ["certificate", "TLS", "tls", "handshake"]
+        || ["certificate", "tls", "handshake"]
             .iter()
-            .any(|w| reason.contains(w));
+            .any(|w| lower.contains(w));
     if tls {
         return ClusterError::Refused {
             url,
             reason,
             hint:
                 "the server's certificate must chain to the root certificates given (--nats-tls-ca) and name \
-                   the host of the URL; use tls:// or --nats-tls-ca only with a server that has TLS",
+                   the host of the URL, and a server that verifies its clients needs --nats-tls-cert and \
+                   --nats-tls-key; use tls:// or --nats-tls-ca only with a server that has TLS",
         };
     }
     match e.kind() {

@@ -206,6 +206,10 @@ pub(crate) async fn run(args: RunArgs, text_log: bool) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read {}", dir.display()));
     progress.finish().await;
     let report = report?;
+    // Watching before ready: a file dropped in as soon as the host says it
+    // is ready is seen.
+    let _watcher = wactor::watch::watch_dir(node.clone(), dir)
+        .with_context(|| format!("cannot watch {}", dir.display()))?;
     tracing::info!(
         dir = %dir.display(),
         started = report.started.len(),
@@ -215,8 +219,6 @@ pub(crate) async fn run(args: RunArgs, text_log: bool) -> anyhow::Result<()> {
     if let Some(http) = &http {
         http.set_ready();
     }
-    let _watcher = wactor::watch::watch_dir(node.clone(), dir)
-        .with_context(|| format!("cannot watch {}", dir.display()))?;
     signals.wait().await;
     tracing::info!("stopping every actor");
     match http {
