@@ -518,18 +518,25 @@ fn important_delivery_across_hosts() {
 
 /// A host's important deliveries confirmed and refused, from its metrics.
 fn important_counters(url: &str) -> (u64, u64) {
-    let text = reqwest::blocking::get(format!("{url}/metrics"))
-        .and_then(|r| r.text())
-        .expect("GET /metrics");
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("no {name} in the metrics:\n{text}"))
-    };
+    let text = metrics(url);
     (
-        value("wactor_important_acks_total"),
-        value("wactor_important_nacks_total"),
+        metric(&text, "wactor_important_acks_total"),
+        metric(&text, "wactor_important_nacks_total"),
     )
+}
+
+/// The metrics page of the host at `url`.
+fn metrics(url: &str) -> String {
+    reqwest::blocking::get(format!("{url}/metrics"))
+        .and_then(|r| r.text())
+        .expect("GET /metrics")
+}
+
+/// The value of the counter `name` in the metrics page `text`.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no {name} in the metrics:\n{text}"))
 }
 
 /// What a caller got.
@@ -1134,16 +1141,6 @@ fn a_host_that_cannot_reach_nats_or_has_a_bad_name_says_so_and_exits() {
     assert!(!host.wait_exit().success());
 }
 
-/// The value of the counter `name` in the metrics of the host at `url`.
-fn counter(url: &str, name: &str) -> u64 {
-    let text = reqwest::blocking::get(format!("{url}/metrics"))
-        .and_then(|r| r.text())
-        .expect("GET /metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("no {name} in the metrics:\n{text}"))
-}
-
 #[test]
 fn plain_frames_lost_in_a_burst_are_counted() {
     // Beta's NATS client holds 16 frames for it at most: a burst of plain
@@ -1157,7 +1154,7 @@ fn plain_frames_lost_in_a_burst_are_counted() {
         call_via(&a, Target::Pid(beta_pid.clone()), &echo, LONG_MS, false),
         Ok(b"first".to_vec())
     );
-    assert_eq!(counter(&b, "wactor_remote_frames_lost_total"), 0);
+    assert_eq!(metric(&metrics(&b), "wactor_remote_frames_lost_total"), 0);
 
     const BURST: u32 = 20_000;
     let accepted: u32 = ask(
@@ -1181,7 +1178,7 @@ fn plain_frames_lost_in_a_burst_are_counted() {
     // counted lost by beta; beyond them, only calls that went unanswered
     // can have been counted lost.
     let received = ask::<Vec<Vec<u8>>>(&b, "testkit", &TestRequest::Received).len() as u64;
-    let lost = counter(&b, "wactor_remote_frames_lost_total");
+    let lost = metric(&metrics(&b), "wactor_remote_frames_lost_total");
     assert!(
         (u64::from(BURST)..=u64::from(BURST) + unanswered).contains(&(received + lost)),
         "{received} received and {lost} counted lost of {BURST}, {unanswered} calls unanswered"

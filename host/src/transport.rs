@@ -398,7 +398,6 @@ impl NatsSecurity {
                 })
         };
         if let Some(path) = &self.credentials_file {
-            readable("the NATS credentials file", path)?;
             options = options
                 .credentials_file(path)
                 .await
