@@ -492,22 +492,44 @@ async fn serve(
     control: &mut watch::Receiver<Option<Control>>,
     args: &[u8],
 ) -> Served {
+    let mut senders = SenderCache::default();
     loop {
-        // Between messages: a stop or a kill ends the actor at once.
-        let keeps_no_state = inst.store.data().keeps_no_state;
-        let env = tokio::select! {
-            biased;
-            _ = control.changed() => match current(control) {
-                Some(Control::Kill(r)) => return Ending::Host(r).into(),
-                Some(Control::Exit(r)) => return Ending::LinkExit(r).into(),
-                Some(Control::Stop(r)) => {
-                    run_terminate(inst, &r, control).await;
-                    return Ending::Host(r).into();
+        // Fast path: an envelope is already waiting and no control request
+        // came in, so nothing needs to be raced. Taking it without waiting
+        // skips registering wake-ups on the control channel and the mailbox
+        // for every message; the budget keeps a busy actor from holding its
+        // worker thread forever.
+        let waiting = match rx.try_recv() {
+            Some(letter) if matches!(control.has_changed(), Ok(false)) => {
+                tokio::task::coop::consume_budget().await;
+                Some(letter)
+            }
+            Some(letter) => {
+                rx.put_back(letter);
+                None
+            }
+            None => None,
+        };
+        let env = match waiting {
+            Some(letter) => Some(letter),
+            // Between messages: a stop or a kill ends the actor at once.
+            None => {
+                let keeps_no_state = inst.store.data().keeps_no_state;
+                tokio::select! {
+                    biased;
+                    _ = control.changed() => match current(control) {
+                        Some(Control::Kill(r)) => return Ending::Host(r).into(),
+                        Some(Control::Exit(r)) => return Ending::LinkExit(r).into(),
+                        Some(Control::Stop(r)) => {
+                            run_terminate(inst, &r, control).await;
+                            return Ending::Host(r).into();
+                        }
+                        None => continue,
+                    },
+                    env = rx.recv() => env,
+                    _ = hibernate::idle(node, keeps_no_state) => return Served::Idle,
                 }
-                None => continue,
-            },
-            env = rx.recv() => env,
-            _ = hibernate::idle(node, keeps_no_state) => return Served::Idle,
+            }
         };
         let Some(Letter { env, trace }) = env else {
             return Ending::Host("normal".to_string()).into();
@@ -522,18 +544,25 @@ async fn serve(
         // During a message: a kill aborts it; a stop waits for it.
         let mut stop_after: Option<String> = None;
         let step = {
-            let handling = trace::handling(env, trace, |env| handle(node, &inst.actor, &mut inst.store, env));
+            let handling = trace::handling(env, trace, |env| {
+                handle(node, &inst.actor, &mut inst.store, env, &mut senders)
+            });
             tokio::pin!(handling);
             loop {
+                // The handler first: most handlers finish in their first
+                // poll, and then the control channel is never waited on. A
+                // handler that waits (on a call, or an epoch yield of a long
+                // computation) lets the control branch be polled, so a kill
+                // still ends it mid-message.
                 tokio::select! {
                     biased;
+                    step = &mut handling => break step,
                     _ = control.changed() => match current(control) {
                         Some(Control::Kill(r)) => return Ending::Host(r).into(),
                         Some(Control::Exit(r)) => return Ending::LinkExit(r).into(),
                         Some(Control::Stop(r)) => stop_after = Some(r),
                         None => {}
                     },
-                    step = &mut handling => break step,
                 }
             }
         };
@@ -587,11 +616,12 @@ async fn handle(
     actor: &ActorBindings,
     store: &mut Store<ActorData>,
     env: Envelope,
+    senders: &mut SenderCache,
 ) -> Step {
     match env {
         Envelope::Message { from, payload } => {
-            let from = wit::Pid::from(&from);
-            match actor.call_handle_message(&mut *store, &from, &payload).await {
+            let from = senders.wit(&from);
+            match actor.call_handle_message(&mut *store, from, &payload).await {
                 Ok(()) => Step::Continue,
                 Err(e) => Step::Trap(store.data().trap_reason(&e)),
             }
@@ -606,11 +636,11 @@ async fn handle(
         // Handled by `serve` before it gets here.
         Envelope::Upgrade(_) => Step::Continue,
         Envelope::Call { from, r, payload } => {
-            let wfrom = wit::Pid::from(&from);
+            let wfrom = senders.wit(&from);
             let me = store.data().me.clone();
             me.handling(Some(r.id));
             let outcome = actor
-                .call_handle_call(&mut *store, &wfrom, r.into(), &payload)
+                .call_handle_call(&mut *store, wfrom, r.into(), &payload)
                 .await;
             me.handling(None);
             // `set-important-delivery(true)` covers the returned answer too.
@@ -639,5 +669,28 @@ async fn handle(
                 Err(e) => Step::Trap(store.data().trap_reason(&e)),
             }
         }
+    }
+}
+
+/// The WIT form of the last sender an actor heard from. Most actors hear
+/// from the same few senders in a row; reusing the converted pid saves
+/// copying the node name for every envelope.
+#[derive(Default)]
+struct SenderCache {
+    last: Option<(Pid, wit::Pid)>,
+}
+
+impl SenderCache {
+    fn wit(&mut self, from: &Pid) -> &wit::Pid {
+        let same = |pid: &Pid| {
+            pid.id == from.id
+                && pid.creation == from.creation
+                && (Arc::ptr_eq(&pid.node, &from.node) || pid.node == from.node)
+        };
+        if self.last.as_ref().is_some_and(|(pid, _)| !same(pid)) {
+            self.last = None;
+        }
+        let (_, wit) = self.last.get_or_insert_with(|| (from.clone(), wit::Pid::from(from)));
+        wit
     }
 }

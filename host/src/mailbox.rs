@@ -19,6 +19,7 @@
 //! (see [`trace`](crate::trace)), so the receiving actor handles it under
 //! the same trace.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -71,10 +72,17 @@ pub(crate) struct Upgrade {
 }
 
 /// The sending side of an actor's mailbox.
+///
+/// The message lane is an unbounded channel with its own count of queued
+/// envelopes: enqueueing never waits anyway, and the count is one atomic
+/// on each side, where a bounded channel takes a lock to hand back each
+/// slot it frees.
 #[derive(Debug, Clone)]
 pub(crate) struct Mailbox {
-    tx: mpsc::Sender<Letter>,
+    tx: mpsc::UnboundedSender<Letter>,
     system: mpsc::UnboundedSender<Letter>,
+    queued: Arc<AtomicUsize>,
+    capacity: usize,
 }
 
 /// An envelope a mailbox did not take, and why.
@@ -86,8 +94,9 @@ pub(crate) struct Refused {
 /// The receiving side, owned by the actor's task.
 #[derive(Debug)]
 pub(crate) struct MailboxReceiver {
-    rx: mpsc::Receiver<Letter>,
+    rx: mpsc::UnboundedReceiver<Letter>,
     system: mpsc::UnboundedReceiver<Letter>,
+    queued: Arc<AtomicUsize>,
     /// An envelope taken and given back (the one that woke a hibernated
     /// actor); handed out before anything else.
     first: Option<Letter>,
@@ -103,8 +112,27 @@ impl MailboxReceiver {
         tokio::select! {
             biased;
             Some(env) = self.system.recv() => Some(env),
-            env = self.rx.recv() => env,
+            env = self.rx.recv() => env.inspect(|_| self.took_message()),
         }
+    }
+
+    /// The next envelope if one is waiting, system lane first, without
+    /// waiting or registering a wake-up.
+    pub(crate) fn try_recv(&mut self) -> Option<Letter> {
+        if let Some(letter) = self.first.take() {
+            return Some(letter);
+        }
+        if let Ok(letter) = self.system.try_recv() {
+            return Some(letter);
+        }
+        let letter = self.rx.try_recv().ok()?;
+        self.took_message();
+        Some(letter)
+    }
+
+    /// Frees the slot of a message taken from the message lane.
+    fn took_message(&self) {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Gives back the envelope just received: the next `recv` returns it.
@@ -117,13 +145,20 @@ impl MailboxReceiver {
 impl Mailbox {
     /// A mailbox whose message lane holds up to `capacity` envelopes.
     pub(crate) fn new(capacity: usize) -> (Mailbox, MailboxReceiver) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let (tx, rx) = mpsc::unbounded_channel();
         let (system, system_rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         (
-            Mailbox { tx, system },
+            Mailbox {
+                tx,
+                system,
+                queued: queued.clone(),
+                capacity: capacity.max(1),
+            },
             MailboxReceiver {
                 rx,
                 system: system_rx,
+                queued,
                 first: None,
             },
         )
@@ -137,16 +172,21 @@ impl Mailbox {
             env,
             trace: trace::current_or_new(),
         };
-        self.tx.try_send(letter).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(l) => Box::new(Refused {
+        // Take a slot first, so that concurrent senders never overfill.
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(Box::new(Refused {
                 error: DeliveryError::MailboxFull,
-                env: l.env,
-            }),
+                env: letter.env,
+            }));
+        }
+        self.tx.send(letter).map_err(|e| {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
             // The actor's task has ended; the process is gone.
-            mpsc::error::TrySendError::Closed(l) => Box::new(Refused {
+            Box::new(Refused {
                 error: DeliveryError::UnknownProcess,
-                env: l.env,
-            }),
+                env: e.0.env,
+            })
         })
     }
 
@@ -161,11 +201,11 @@ impl Mailbox {
 
     /// Envelopes waiting to be handled on the message lane.
     pub(crate) fn depth(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+        self.queued.load(Ordering::Relaxed).min(self.capacity)
     }
 
     /// The message lane's capacity.
     pub(crate) fn capacity(&self) -> usize {
-        self.tx.max_capacity()
+        self.capacity
     }
 }
