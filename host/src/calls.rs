@@ -42,13 +42,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dashmap::DashMap;
 use tokio::sync::oneshot;
 
 use crate::cycles::PROBE_AFTER;
 use crate::error::DeliveryError;
 use crate::mailbox::{Envelope, Info};
-use crate::node::NodeInner;
+use crate::node::{FastMap, NodeInner};
 use crate::pid::{now_ms, Address, Pid, Ref, RefId};
 use crate::process::{ActorState, Process, WAITS_REMOTE};
 use crate::routing::worst;
@@ -86,7 +85,7 @@ struct PendingCall {
 /// The table of pending calls of one node.
 #[derive(Default)]
 pub(crate) struct Calls {
-    pending: DashMap<RefId, PendingCall>,
+    pending: FastMap<RefId, PendingCall>,
     /// Answers that came after their caller had stopped waiting.
     late: AtomicU64,
 }
