@@ -690,7 +690,9 @@ impl SenderCache {
         if self.last.as_ref().is_some_and(|(pid, _)| !same(pid)) {
             self.last = None;
         }
-        let (_, wit) = self.last.get_or_insert_with(|| (from.clone(), wit::Pid::from(from)));
+        let (_, wit) = self
+            .last
+            .get_or_insert_with(|| (from.clone(), wit::Pid::from(from)));
         wit
     }
 }

@@ -32,6 +32,7 @@ use crate::cache::{self, CompileCache};
 use crate::config::{NodeConfig, EPOCH_TICK};
 use crate::convert::{self, ConvertError};
 use crate::error::LoadError;
+use crate::stacks;
 
 /// Core instances, tables and memories one actor's component may use
 /// from an instance pool: a guest built with the SDK has one memory and a
@@ -67,6 +68,10 @@ pub(crate) fn new_engine(node: &NodeConfig) -> anyhow::Result<Engine> {
             .total_stacks(slots)
             .max_memory_size(node.memory_limit_bytes);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    } else {
+        // Without a pool, fiber stacks are still kept for reuse (see
+        // `stacks`).
+        config.with_host_stack(Arc::new(stacks::Creator(Arc::default())));
     }
     let engine = Engine::new(&config)?;
     start_epoch_ticker(&engine);

@@ -86,6 +86,7 @@ mod pool;
 mod process;
 pub mod reload;
 mod routing;
+mod stacks;
 mod stdio;
 pub mod supervision;
 mod timers;

@@ -1,0 +1,213 @@
+//! Fiber stacks: every guest call runs on a stack of its own, and stacks
+//! of instances that were dropped are kept for the next ones.
+//!
+//! Each live instance holds a fiber stack for its guest calls. Without an
+//! instance pool, wasmtime maps a fresh stack (and its guard page) for every
+//! new instance and unmaps it when the instance goes, so every spawn, wake
+//! from hibernation and restart paid for two system calls, a page fault
+//! per page the guest touched, and an unmapping; all of them take the
+//! process's memory-map lock, which spawns on other threads then wait for.
+//! [`Stacks`] keeps up to [`KEEP`] stacks given back and hands them out
+//! again as they are, pages already faulted in.
+//!
+//! A reused stack is not cleared: WebAssembly cannot read what an earlier
+//! guest left on a native stack (its locals start zeroed, and its frames are
+//! written before they are read), which is why wasmtime's own instance pool
+//! does not clear stacks either unless asked. When wasmtime asks for a
+//! zeroed stack, a fresh one is mapped.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use wasmtime::{StackCreator, StackMemory};
+
+/// Stacks kept for reuse at most. Each is a few mapped pages at rest (what
+/// guests touched) plus its address space; 256 covers bursts of spawns
+/// and wakes without holding on to much.
+pub(crate) const KEEP: usize = 256;
+
+/// Hands out fiber stacks, reusing those given back.
+#[derive(Debug, Default)]
+pub(crate) struct Stacks {
+    free: Mutex<Vec<Region>>,
+}
+
+/// One mapping: a guard page at the bottom, then the stack.
+#[derive(Debug)]
+struct Region {
+    base: usize,
+    len: usize,
+}
+
+impl Region {
+    fn map(len: usize, page: usize) -> wasmtime::Result<Region> {
+        // SAFETY: a new private anonymous mapping; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            wasmtime::bail!(
+                "cannot map a {len}-byte fiber stack: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        let region = Region {
+            base: base as usize,
+            len,
+        };
+        // SAFETY: the first page of the mapping just made.
+        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+            wasmtime::bail!(
+                "cannot protect a fiber stack's guard page: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(region)
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: the mapping this region made, no longer handed out.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).unwrap_or(4096).max(4096)
+}
+
+/// A stack handed out; goes back to its [`Stacks`] when wasmtime drops it.
+struct Stack {
+    region: Option<Region>,
+    guard: usize,
+    home: Arc<Stacks>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if let Some(region) = self.region.take() {
+            let mut free = self.home.free.lock();
+            if free.len() < KEEP {
+                free.push(region);
+            }
+        }
+    }
+}
+
+impl Stack {
+    fn region(&self) -> &Region {
+        match &self.region {
+            Some(r) => r,
+            None => unreachable!("a stack owns its region until dropped"),
+        }
+    }
+}
+
+// SAFETY: the region stays mapped, with its guard page protected, for as
+// long as the `Stack` lives, and is handed to nobody else meanwhile.
+unsafe impl StackMemory for Stack {
+    fn top(&self) -> *mut u8 {
+        let r = self.region();
+        (r.base + r.len) as *mut u8
+    }
+
+    fn range(&self) -> Range<usize> {
+        let r = self.region();
+        r.base + self.guard..r.base + r.len
+    }
+
+    fn guard_range(&self) -> Range<*mut u8> {
+        let r = self.region();
+        r.base as *mut u8..(r.base + self.guard) as *mut u8
+    }
+}
+
+/// The creator wasmtime calls for each new stack.
+pub(crate) struct Creator(pub(crate) Arc<Stacks>);
+
+// SAFETY: every stack is page-aligned, has a protected guard page below it,
+// and is zero-filled when `zeroed` is asked (a fresh anonymous mapping).
+unsafe impl StackCreator for Creator {
+    fn new_stack(&self, size: usize, zeroed: bool) -> wasmtime::Result<Box<dyn StackMemory>> {
+        let page = page_size();
+        let len = size.div_ceil(page) * page + page;
+        let reused = match zeroed {
+            true => None,
+            false => {
+                let mut free = self.0.free.lock();
+                let at = free.iter().rposition(|r| r.len == len);
+                at.map(|i| free.swap_remove(i))
+            }
+        };
+        let region = match reused {
+            Some(r) => r,
+            None => Region::map(len, page)?,
+        };
+        Ok(Box::new(Stack {
+            region: Some(region),
+            guard: page,
+            home: self.0.clone(),
+        }))
+    }
+}
+
+impl Stacks {
+    /// Stacks waiting to be reused.
+    #[cfg(test)]
+    fn kept(&self) -> usize {
+        self.free.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stack_given_back_is_handed_out_again() {
+        let stacks = Arc::new(Stacks::default());
+        let creator = Creator(stacks.clone());
+        let first = creator.new_stack(64 * 1024, false).unwrap();
+        let top = first.top();
+        // The stack is writable all the way down to its guard page.
+        let range = first.range();
+        unsafe {
+            std::ptr::write_bytes(range.start as *mut u8, 7, range.end - range.start);
+        }
+        assert_eq!(first.guard_range().end as usize, range.start);
+        drop(first);
+        assert_eq!(stacks.kept(), 1);
+        let again = creator.new_stack(64 * 1024, false).unwrap();
+        assert_eq!(again.top(), top, "the stack given back is reused");
+        assert_eq!(stacks.kept(), 0);
+        // A zeroed stack is never a reused one.
+        drop(again);
+        let zeroed = creator.new_stack(64 * 1024, true).unwrap();
+        assert_ne!(zeroed.top(), top);
+        let r = zeroed.range();
+        let bytes = unsafe { std::slice::from_raw_parts(r.start as *const u8, r.end - r.start) };
+        assert!(bytes.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn no_more_than_keep_stacks_are_kept() {
+        let stacks = Arc::new(Stacks::default());
+        let creator = Creator(stacks.clone());
+        let many: Vec<_> = (0..KEEP + 10)
+            .map(|_| creator.new_stack(16 * 1024, false).unwrap())
+            .collect();
+        drop(many);
+        assert_eq!(stacks.kept(), KEEP);
+    }
+}
