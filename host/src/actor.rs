@@ -499,21 +499,16 @@ async fn serve(
         // skips registering wake-ups on the control channel and the mailbox
         // for every message; the budget keeps a busy actor from holding its
         // worker thread forever.
-        let waiting = match rx.try_recv() {
+        let env = match rx.try_recv() {
             Some(letter) if matches!(control.has_changed(), Ok(false)) => {
                 tokio::task::coop::consume_budget().await;
                 Some(letter)
             }
-            Some(letter) => {
-                rx.put_back(letter);
-                None
-            }
-            None => None,
-        };
-        let env = match waiting {
-            Some(letter) => Some(letter),
             // Between messages: a stop or a kill ends the actor at once.
-            None => {
+            waiting => {
+                if let Some(letter) = waiting {
+                    rx.put_back(letter);
+                }
                 let keeps_no_state = inst.store.data().keeps_no_state;
                 tokio::select! {
                     biased;
@@ -682,12 +677,7 @@ struct SenderCache {
 
 impl SenderCache {
     fn wit(&mut self, from: &Pid) -> &wit::Pid {
-        let same = |pid: &Pid| {
-            pid.id == from.id
-                && pid.creation == from.creation
-                && (Arc::ptr_eq(&pid.node, &from.node) || pid.node == from.node)
-        };
-        if self.last.as_ref().is_some_and(|(pid, _)| !same(pid)) {
+        if self.last.as_ref().is_some_and(|(pid, _)| pid != from) {
             self.last = None;
         }
         let (_, wit) = self

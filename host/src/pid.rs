@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Names one actor process on one node.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+// The hand-written `PartialEq` below is field-wise equality, so the
+// derived `Hash` and `Ord` agree with it.
+#[allow(clippy::derived_hash_with_manual_eq)]
+#[derive(Clone, Debug, Eq, Hash, PartialOrd, Ord)]
 pub struct Pid {
     /// The node the process lives on.
     pub node: Arc<str>,
@@ -25,6 +28,17 @@ impl Pid {
     /// sender of messages that come from HTTP or the CLI).
     pub fn is_host(&self) -> bool {
         self.id == 0
+    }
+}
+
+/// Equal when every field is. The numbers are compared first, and the node
+/// names by pointer before by text: the pids of one node share one name,
+/// and pids are compared on the path of every envelope.
+impl PartialEq for Pid {
+    fn eq(&self, other: &Pid) -> bool {
+        self.id == other.id
+            && self.creation == other.creation
+            && (Arc::ptr_eq(&self.node, &other.node) || self.node == other.node)
     }
 }
 

@@ -142,13 +142,12 @@ unsafe impl StackCreator for Creator {
     fn new_stack(&self, size: usize, zeroed: bool) -> wasmtime::Result<Box<dyn StackMemory>> {
         let page = page_size();
         let len = size.div_ceil(page) * page + page;
-        let reused = match zeroed {
-            true => None,
-            false => {
-                let mut free = self.0.free.lock();
-                let at = free.iter().rposition(|r| r.len == len);
-                at.map(|i| free.swap_remove(i))
-            }
+        let reused = if zeroed {
+            None
+        } else {
+            let mut free = self.0.free.lock();
+            let at = free.iter().rposition(|r| r.len == len);
+            at.map(|i| free.swap_remove(i))
         };
         let region = match reused {
             Some(r) => r,
