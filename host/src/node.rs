@@ -42,6 +42,10 @@ use crate::timers::Timers;
 /// default SipHash.
 pub(crate) type FastMap<K, V> = DashMap<K, V, foldhash::fast::RandomState>;
 
+/// A set under one owner's lock, hashed like [`FastMap`] (the calls an
+/// actor owes, its async calls).
+pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
 /// A process that ended, and why.
 #[derive(Clone, Debug)]
 pub struct Exit {
@@ -181,30 +185,30 @@ impl Node {
             .cache_dir
             .as_deref()
             .map(|dir| CompileCache::new(dir, &engine));
-        Ok(Node {
-            inner: Arc::new(NodeInner {
-                config,
-                node_name,
-                creation,
-                engine,
-                linker,
-                cache,
-                behaviours: RwLock::new(HashMap::new()),
-                manifests: RwLock::new(HashMap::new()),
-                processes: FastMap::default(),
-                next_id: AtomicU64::new(1),
-                names: Names::default(),
-                calls: Calls::default(),
-                timers: Timers::default(),
-                exits,
-                spawn_counts: SpawnCounts::default(),
-                policies: DashMap::new(),
-                metrics: Metrics::default(),
-                instances: Instances::default(),
-                host_pid,
-                cluster: std::sync::OnceLock::new(),
-            }),
-        })
+        let inner = Arc::new(NodeInner {
+            config,
+            node_name,
+            creation,
+            engine,
+            linker,
+            cache,
+            behaviours: RwLock::new(HashMap::new()),
+            manifests: RwLock::new(HashMap::new()),
+            processes: FastMap::default(),
+            next_id: AtomicU64::new(1),
+            names: Names::default(),
+            calls: Calls::default(),
+            timers: Timers::default(),
+            exits,
+            spawn_counts: SpawnCounts::default(),
+            policies: DashMap::new(),
+            metrics: Metrics::default(),
+            instances: Instances::default(),
+            host_pid,
+            cluster: std::sync::OnceLock::new(),
+        });
+        crate::calls::keep_timer_armed(&inner);
+        Ok(Node { inner })
     }
 
     /// Joins the cluster of [`NodeConfig::cluster`]; does nothing when the

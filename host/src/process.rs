@@ -5,7 +5,6 @@
 //! reach it, whom it is waiting on, which calls it owes answers to) lives in
 //! a [`Process`] that the node's process table shares.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -14,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::engine::Version;
 use crate::mailbox::Mailbox;
+use crate::node::FastSet;
 use crate::pid::{Pid, RefId};
 use crate::pool::Pool;
 use crate::supervision::Supervision;
@@ -78,7 +78,7 @@ pub(crate) struct Parked {
 #[derive(Debug, Default)]
 pub(crate) struct OwedCalls {
     pub(crate) open: bool,
-    pub(crate) refs: HashSet<RefId>,
+    pub(crate) refs: FastSet<RefId>,
 }
 
 /// One live actor, as seen by everything but its own task.
@@ -111,7 +111,7 @@ pub(crate) struct Process {
     /// Links, monitors, exit trapping, restarts.
     pub(crate) sup: Supervision,
     /// `call-async` calls waiting for their answer.
-    pub(crate) async_calls: Mutex<HashSet<RefId>>,
+    pub(crate) async_calls: Mutex<FastSet<RefId>>,
     /// The version of its behaviour the actor runs now.
     pub(crate) version: Mutex<Option<Version>>,
 }
@@ -141,7 +141,7 @@ impl Process {
             handling: Mutex::new(None),
             owed: Mutex::new(OwedCalls {
                 open: true,
-                refs: HashSet::new(),
+                refs: FastSet::default(),
             }),
             names: Mutex::new(Vec::new()),
             control,
@@ -151,7 +151,7 @@ impl Process {
             member_of: OnceLock::new(),
             retired: std::sync::atomic::AtomicBool::new(false),
             sup: Supervision::default(),
-            async_calls: Mutex::new(HashSet::new()),
+            async_calls: Mutex::new(FastSet::default()),
             version: Mutex::new(None),
         };
         (Arc::new(p), control_rx)
