@@ -32,7 +32,7 @@ use crate::cache::{self, CompileCache};
 use crate::config::{NodeConfig, EPOCH_TICK};
 use crate::convert::{self, ConvertError};
 use crate::error::LoadError;
-use crate::stacks;
+use crate::{memories, stacks};
 
 /// Core instances, tables and memories one actor's component may use
 /// from an instance pool: a guest built with the SDK has one memory and a
@@ -69,9 +69,10 @@ pub(crate) fn new_engine(node: &NodeConfig) -> anyhow::Result<Engine> {
             .max_memory_size(node.memory_limit_bytes);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     } else {
-        // Without a pool, fiber stacks are still kept for reuse (see
-        // `stacks`).
+        // Without a pool, the fiber stacks and linear memories of dropped
+        // instances are still kept for the next ones (see `mappings`).
         config.with_host_stack(Arc::new(stacks::Creator(Arc::default())));
+        config.with_host_memory(Arc::new(memories::Creator(Arc::default())));
     }
     let engine = Engine::new(&config)?;
     start_epoch_ticker(&engine);

@@ -78,6 +78,8 @@ mod important;
 mod imports;
 mod mailbox;
 pub mod manifest;
+mod mappings;
+mod memories;
 pub mod metrics;
 mod names;
 pub mod node;

@@ -1,14 +1,10 @@
 //! Fiber stacks: every guest call runs on a stack of its own, and stacks
 //! of instances that were dropped are kept for the next ones.
 //!
-//! Each live instance holds a fiber stack for its guest calls. Without an
-//! instance pool, wasmtime maps a fresh stack (and its guard page) for every
-//! new instance and unmaps it when the instance goes, so every spawn, wake
-//! from hibernation and restart paid for two system calls, a page fault
-//! per page the guest touched, and an unmapping; all of them take the
-//! process's memory-map lock, which spawns on other threads then wait for.
-//! [`Stacks`] keeps up to [`KEEP`] stacks given back and hands them out
-//! again as they are, pages already faulted in.
+//! Each live instance holds a fiber stack for its guest calls. [`Stacks`]
+//! keeps up to [`KEEP`] stacks of dropped instances (see
+//! [`mappings`](crate::mappings) for why) and hands them out again as they
+//! are, pages already faulted in.
 //!
 //! A reused stack is not cleared: WebAssembly cannot read what an earlier
 //! guest left on a native stack (its locals start zeroed, and its frames are
@@ -22,10 +18,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use wasmtime::{StackCreator, StackMemory};
 
-/// Stacks kept for reuse at most. Each is a few mapped pages at rest (what
-/// guests touched) plus its address space; 256 covers bursts of spawns
-/// and wakes without holding on to much.
-pub(crate) const KEEP: usize = 256;
+use crate::mappings::{page_size, Region, KEEP};
 
 /// Hands out fiber stacks, reusing those given back.
 #[derive(Debug, Default)]
@@ -33,58 +26,14 @@ pub(crate) struct Stacks {
     free: Mutex<Vec<Region>>,
 }
 
-/// One mapping: a guard page at the bottom, then the stack.
-#[derive(Debug)]
-struct Region {
-    base: usize,
-    len: usize,
-}
-
-impl Region {
-    fn map(len: usize, page: usize) -> wasmtime::Result<Region> {
-        // SAFETY: a new private anonymous mapping; nothing else refers to it.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            wasmtime::bail!(
-                "cannot map a {len}-byte fiber stack: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-        let region = Region {
-            base: base as usize,
-            len,
-        };
-        // SAFETY: the first page of the mapping just made.
-        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
-            wasmtime::bail!(
-                "cannot protect a fiber stack's guard page: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-        Ok(region)
-    }
-}
-
-impl Drop for Region {
-    fn drop(&mut self) {
-        // SAFETY: the mapping this region made, no longer handed out.
-        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
-    }
-}
-
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(n).unwrap_or(4096).max(4096)
+/// Maps a stack of `len` bytes: a guard page at the bottom, then the stack.
+fn map_stack(len: usize, page: usize) -> wasmtime::Result<Region> {
+    let region = Region::map(len, libc::PROT_READ | libc::PROT_WRITE)
+        .map_err(|e| wasmtime::format_err!("cannot map a {len}-byte fiber stack: {e}"))?;
+    region
+        .protect(0..page, libc::PROT_NONE)
+        .map_err(|e| wasmtime::format_err!("cannot protect a fiber stack's guard page: {e}"))?;
+    Ok(region)
 }
 
 /// A stack handed out; goes back to its [`Stacks`] when wasmtime drops it.
@@ -119,17 +68,17 @@ impl Stack {
 unsafe impl StackMemory for Stack {
     fn top(&self) -> *mut u8 {
         let r = self.region();
-        (r.base + r.len) as *mut u8
+        (r.base() + r.len()) as *mut u8
     }
 
     fn range(&self) -> Range<usize> {
         let r = self.region();
-        r.base + self.guard..r.base + r.len
+        r.base() + self.guard..r.base() + r.len()
     }
 
     fn guard_range(&self) -> Range<*mut u8> {
         let r = self.region();
-        r.base as *mut u8..(r.base + self.guard) as *mut u8
+        r.base() as *mut u8..(r.base() + self.guard) as *mut u8
     }
 }
 
@@ -146,12 +95,12 @@ unsafe impl StackCreator for Creator {
             None
         } else {
             let mut free = self.0.free.lock();
-            let at = free.iter().rposition(|r| r.len == len);
+            let at = free.iter().rposition(|r| r.len() == len);
             at.map(|i| free.swap_remove(i))
         };
         let region = match reused {
             Some(r) => r,
-            None => Region::map(len, page)?,
+            None => map_stack(len, page)?,
         };
         Ok(Box::new(Stack {
             region: Some(region),
