@@ -12,11 +12,55 @@
 
 use std::ops::Range;
 
+use parking_lot::Mutex;
+
 /// Mappings of each kind (stacks, memories) kept for reuse at most. A kept
 /// mapping costs its address space, its page tables and what it still has
 /// resident (a stack keeps the pages guests touched; a memory none); 256
 /// covers bursts of spawns and wakes without holding on to much.
 pub(crate) const KEEP: usize = 256;
+
+/// Mappings given back by dropped instances, waiting to be handed out
+/// again; at most [`KEEP`].
+#[derive(Debug)]
+pub(crate) struct Kept<T> {
+    free: Mutex<Vec<T>>,
+}
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Kept {
+            free: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<T> Kept<T> {
+    /// The most recently given back of those that `fit`.
+    pub(crate) fn take(&self, fits: impl Fn(&T) -> bool) -> Option<T> {
+        let mut free = self.free.lock();
+        let at = free.iter().rposition(fits);
+        at.map(|i| free.swap_remove(i))
+    }
+
+    /// Keeps `it` for later, unless [`KEEP`] are kept already; then it is
+    /// dropped (unmapped), outside the lock.
+    pub(crate) fn give_back(&self, it: T) {
+        let mut free = self.free.lock();
+        if free.len() < KEEP {
+            free.push(it);
+        } else {
+            drop(free);
+            drop(it);
+        }
+    }
+
+    /// How many are kept.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.free.lock().len()
+    }
+}
 
 /// One private anonymous mapping, unmapped when dropped.
 #[derive(Debug)]

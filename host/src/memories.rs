@@ -8,8 +8,9 @@
 //! access out of bounds faults (compiled guest code relies on that instead
 //! of checking bounds).
 //!
-//! [`Memories`] keeps up to [`KEEP`] memories of dropped instances (see
-//! [`mappings`](crate::mappings) for why) and hands them to new instances.
+//! [`Memories`] keeps up to [`KEEP`](crate::mappings::KEEP) memories of
+//! dropped instances (see [`mappings`](crate::mappings) for why) and hands
+//! them to new instances.
 //! A memory given back has its accessible pages discarded at once
 //! (`madvise(MADV_DONTNEED)`): they go back to the kernel, a kept memory
 //! holds no resident pages, and the next instance reads zeros, as
@@ -19,21 +20,17 @@
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
 
-use crate::mappings::{page_size, round_up, Region, KEEP};
+use crate::mappings::{page_size, round_up, Kept, Region};
 
-/// Hands out linear memories, reusing those given back.
-#[derive(Debug, Default)]
-pub(crate) struct Memories {
-    free: Mutex<Vec<Mapped>>,
-}
+/// Linear memories given back, to be handed out again.
+pub(crate) type Memories = Kept<Mapped>;
 
 /// A memory's mapping: `guard` bytes, `reserved` bytes of which the first
 /// `accessible` can be read and written, then `guard` bytes again.
 #[derive(Debug)]
-struct Mapped {
+pub(crate) struct Mapped {
     region: Region,
     guard: usize,
     reserved: usize,
@@ -113,10 +110,7 @@ impl Drop for Memory {
         if mapped.clear().is_err() {
             return;
         }
-        let mut free = self.home.free.lock();
-        if free.len() < KEEP {
-            free.push(mapped);
-        }
+        self.home.give_back(mapped);
     }
 }
 
@@ -181,13 +175,7 @@ unsafe impl MemoryCreator for Creator {
             .ok_or_else(too_large)?
             .max(wanted);
         let guard = round_up(guard_size_in_bytes, page).ok_or_else(too_large)?;
-        let kept = {
-            let mut free = self.0.free.lock();
-            let at = free
-                .iter()
-                .rposition(|m| m.reserved == reserved && m.guard == guard);
-            at.map(|i| free.swap_remove(i))
-        };
+        let kept = self.0.take(|m| m.reserved == reserved && m.guard == guard);
         let mut mapped = match kept {
             Some(m) => m,
             None => Mapped::map(reserved, guard)?,
@@ -205,17 +193,10 @@ unsafe impl MemoryCreator for Creator {
     }
 }
 
-impl Memories {
-    /// Memories waiting to be reused.
-    #[cfg(test)]
-    fn kept(&self) -> usize {
-        self.free.lock().len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mappings::KEEP;
 
     const PAGE: usize = 64 * 1024;
     const RESERVED: usize = 64 * PAGE;
@@ -250,11 +231,11 @@ mod tests {
         first.grow_to(3 * PAGE).unwrap();
         unsafe { std::ptr::write_bytes(first.as_ptr(), 0xAB, 3 * PAGE) };
         drop(first);
-        assert_eq!(memories.kept(), 1);
+        assert_eq!(memories.len(), 1);
 
         let again = new(&creator, 2);
         assert_eq!(again.as_ptr(), base, "the memory given back is reused");
-        assert_eq!(memories.kept(), 0);
+        assert_eq!(memories.len(), 0);
         assert_eq!(again.byte_size(), 2 * PAGE);
         assert!(
             bytes(&*again).iter().all(|&b| b == 0),
@@ -345,6 +326,6 @@ mod tests {
         let creator = Creator(memories.clone());
         let many: Vec<_> = (0..KEEP + 10).map(|_| new(&creator, 1)).collect();
         drop(many);
-        assert_eq!(memories.kept(), KEEP);
+        assert_eq!(memories.len(), KEEP);
     }
 }

@@ -2,9 +2,9 @@
 //! of instances that were dropped are kept for the next ones.
 //!
 //! Each live instance holds a fiber stack for its guest calls. [`Stacks`]
-//! keeps up to [`KEEP`] stacks of dropped instances (see
-//! [`mappings`](crate::mappings) for why) and hands them out again as they
-//! are, pages already faulted in.
+//! keeps up to [`KEEP`](crate::mappings::KEEP) stacks of dropped instances
+//! (see [`mappings`](crate::mappings) for why) and hands them out again as
+//! they are, pages already faulted in.
 //!
 //! A reused stack is not cleared: WebAssembly cannot read what an earlier
 //! guest left on a native stack (its locals start zeroed, and its frames are
@@ -15,16 +15,12 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use wasmtime::{StackCreator, StackMemory};
 
-use crate::mappings::{page_size, Region, KEEP};
+use crate::mappings::{page_size, Kept, Region};
 
-/// Hands out fiber stacks, reusing those given back.
-#[derive(Debug, Default)]
-pub(crate) struct Stacks {
-    free: Mutex<Vec<Region>>,
-}
+/// Fiber stacks given back, to be handed out again.
+pub(crate) type Stacks = Kept<Region>;
 
 /// Maps a stack of `len` bytes: a guard page at the bottom, then the stack.
 fn map_stack(len: usize, page: usize) -> wasmtime::Result<Region> {
@@ -46,10 +42,7 @@ struct Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         if let Some(region) = self.region.take() {
-            let mut free = self.home.free.lock();
-            if free.len() < KEEP {
-                free.push(region);
-            }
+            self.home.give_back(region);
         }
     }
 }
@@ -94,9 +87,7 @@ unsafe impl StackCreator for Creator {
         let reused = if zeroed {
             None
         } else {
-            let mut free = self.0.free.lock();
-            let at = free.iter().rposition(|r| r.len() == len);
-            at.map(|i| free.swap_remove(i))
+            self.0.take(|r| r.len() == len)
         };
         let region = match reused {
             Some(r) => r,
@@ -110,17 +101,10 @@ unsafe impl StackCreator for Creator {
     }
 }
 
-impl Stacks {
-    /// Stacks waiting to be reused.
-    #[cfg(test)]
-    fn kept(&self) -> usize {
-        self.free.lock().len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mappings::KEEP;
 
     #[test]
     fn a_stack_given_back_is_handed_out_again() {
@@ -135,10 +119,10 @@ mod tests {
         }
         assert_eq!(first.guard_range().end as usize, range.start);
         drop(first);
-        assert_eq!(stacks.kept(), 1);
+        assert_eq!(stacks.len(), 1);
         let again = creator.new_stack(64 * 1024, false).unwrap();
         assert_eq!(again.top(), top, "the stack given back is reused");
-        assert_eq!(stacks.kept(), 0);
+        assert_eq!(stacks.len(), 0);
         // A zeroed stack is never a reused one.
         drop(again);
         let zeroed = creator.new_stack(64 * 1024, true).unwrap();
@@ -156,6 +140,6 @@ mod tests {
             .map(|_| creator.new_stack(16 * 1024, false).unwrap())
             .collect();
         drop(many);
-        assert_eq!(stacks.kept(), KEEP);
+        assert_eq!(stacks.len(), KEEP);
     }
 }
