@@ -55,6 +55,17 @@ impl<T> Kept<T> {
         }
     }
 
+    /// As [`give_back`](Self::give_back), but readies `it` with `prepare`
+    /// first, outside the lock, and only when there is room for it: one
+    /// that would be dropped anyway is not readied for nothing. One that
+    /// `prepare` cannot ready is dropped.
+    pub(crate) fn give_back_readied(&self, it: T, prepare: impl FnOnce(&T) -> bool) {
+        if self.free.lock().len() >= KEEP || !prepare(&it) {
+            return;
+        }
+        self.give_back(it);
+    }
+
     /// How many are kept.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

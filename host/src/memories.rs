@@ -10,13 +10,13 @@
 //!
 //! [`Memories`] keeps up to [`KEEP`](crate::mappings::KEEP) memories of
 //! dropped instances (see [`mappings`](crate::mappings) for why) and hands
-//! them to new instances.
-//! A memory given back has its accessible pages discarded at once
-//! (`madvise(MADV_DONTNEED)`): they go back to the kernel, a kept memory
-//! holds no resident pages, and the next instance reads zeros, as
-//! wasmtime requires of a new memory. Only the guest's data is discarded;
-//! the mapping, its guards and its page tables stay, so handing it out
-//! again takes no system call when the new memory starts at the same size.
+//! them to new instances. A memory given back has its accessible pages
+//! discarded at once (`madvise(MADV_DONTNEED)`): they go back to the
+//! kernel, a kept memory holds no resident pages, and the next instance
+//! reads zeros, as wasmtime requires of a new memory. Only the guest's
+//! data is discarded; the mapping, its guards and its page tables stay, so
+//! handing it out again takes no system call when the new memory starts
+//! at the same size.
 
 use std::sync::Arc;
 
@@ -106,11 +106,8 @@ impl Drop for Memory {
             return;
         };
         // Cleared before it is offered to anyone; one that cannot be
-        // cleared is unmapped instead.
-        if mapped.clear().is_err() {
-            return;
-        }
-        self.home.give_back(mapped);
+        // cleared, or finds no room, is unmapped instead.
+        self.home.give_back_readied(mapped, |m| m.clear().is_ok());
     }
 }
 
