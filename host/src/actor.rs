@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use futures_util::future::BoxFuture;
 use tokio::sync::{oneshot, watch};
 use tracing::Instrument;
 use wasmtime::{ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
@@ -312,7 +313,20 @@ pub(crate) enum Start<'a> {
 impl Instance {
     /// Instantiates `behaviour` for the process `me` and runs `init` or
     /// `restore`; the error says why the instance could not start.
-    pub(crate) async fn start(
+    ///
+    /// Boxed: instantiating and running the guest's first export is a large
+    /// future, needed only while an instance starts. Inline, it would be
+    /// part of every actor task and every hibernated actor for good.
+    pub(crate) fn start<'a>(
+        node: &'a Arc<NodeInner>,
+        me: &'a Arc<Process>,
+        behaviour: &'a Behaviour,
+        start: Start<'a>,
+    ) -> BoxFuture<'a, Result<Instance, String>> {
+        Box::pin(Self::start_inline(node, me, behaviour, start))
+    }
+
+    async fn start_inline(
         node: &Arc<NodeInner>,
         me: &Arc<Process>,
         behaviour: &Behaviour,
@@ -417,7 +431,10 @@ async fn run(
 
     let mut history = RestartHistory::default();
     let reason = loop {
-        let served = serve(
+        // Serving and hibernating are boxed, each allocated once per
+        // wake: the task then holds only the one it is in, so a hibernated
+        // actor does not keep room for serving.
+        let served = Box::pin(serve(
             &node,
             &me,
             &mut inst,
@@ -425,12 +442,21 @@ async fn run(
             &mut rx,
             &mut control,
             &args,
-        )
+        ))
         .await;
         let ending = match served {
             Served::Ended(ending) => ending,
             Served::Idle => {
-                match hibernate::hibernate(&node, &me, inst, &behaviour, &mut rx, &mut control).await {
+                match Box::pin(hibernate::hibernate(
+                    &node,
+                    &me,
+                    inst,
+                    &behaviour,
+                    &mut rx,
+                    &mut control,
+                ))
+                .await
+                {
                     Ok(woken) => {
                         inst = woken;
                         continue;
@@ -530,7 +556,8 @@ async fn serve(
             return Ending::Host("normal".to_string()).into();
         };
         if let Envelope::Upgrade(upgrade) = env {
-            if let Err(ending) = reload::upgrade(node, me, inst, behaviour, args, upgrade).await {
+            // Boxed: rare, and large.
+            if let Err(ending) = Box::pin(reload::upgrade(node, me, inst, behaviour, args, upgrade)).await {
                 return ending.into();
             }
             continue;
@@ -584,8 +611,17 @@ fn current(control: &watch::Receiver<Option<Control>>) -> Option<Control> {
     control.borrow().clone()
 }
 
-/// Runs the guest's `terminate`, unless a kill comes first.
-async fn run_terminate(inst: &mut Instance, reason: &str, control: &mut watch::Receiver<Option<Control>>) {
+/// Runs the guest's `terminate`, unless a kill comes first. Boxed, as it
+/// runs once at most: inline, it would enlarge every actor's task.
+fn run_terminate<'a>(
+    inst: &'a mut Instance,
+    reason: &'a str,
+    control: &'a mut watch::Receiver<Option<Control>>,
+) -> BoxFuture<'a, ()> {
+    Box::pin(terminate_inline(inst, reason, control))
+}
+
+async fn terminate_inline(inst: &mut Instance, reason: &str, control: &mut watch::Receiver<Option<Control>>) {
     inst.store.data_mut().ticks = 0;
     tokio::select! {
         biased;

@@ -19,9 +19,13 @@
 //! (see [`trace`](crate::trace)), so the receiving actor handles it under
 //! the same trace.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
+use futures_util::task::AtomicWaker;
+use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::engine::Behaviour;
@@ -80,9 +84,70 @@ pub(crate) struct Upgrade {
 #[derive(Debug, Clone)]
 pub(crate) struct Mailbox {
     tx: mpsc::UnboundedSender<Letter>,
-    system: mpsc::UnboundedSender<Letter>,
-    queued: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     capacity: usize,
+}
+
+/// What both sides of a mailbox share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Envelopes on the message lane, taken or not yet handled.
+    queued: AtomicUsize,
+    system: SystemLane,
+}
+
+/// The system lane: a locked queue that allocates nothing until something
+/// is put on it. Most actors never get anything here, and a channel would
+/// allocate a block of 32 envelopes (3.5 KiB) for each of them up front,
+/// hibernating or not.
+#[derive(Debug, Default)]
+struct SystemLane {
+    queue: Mutex<SystemQueue>,
+    /// Envelopes in `queue`, read without the lock: the actor looks here
+    /// before every message.
+    len: AtomicUsize,
+    /// Wakes an actor waiting in `recv`. A waker only (two atomics to
+    /// register, no lock): the actor registers it again before every wait.
+    waker: AtomicWaker,
+}
+
+#[derive(Debug, Default)]
+struct SystemQueue {
+    letters: VecDeque<Letter>,
+    /// The receiver is gone: nothing more is taken.
+    closed: bool,
+}
+
+impl SystemLane {
+    fn push(&self, letter: Letter) -> bool {
+        {
+            let mut q = self.queue.lock();
+            if q.closed {
+                return false;
+            }
+            q.letters.push_back(letter);
+            self.len.fetch_add(1, Ordering::Release);
+        }
+        self.waker.wake();
+        true
+    }
+
+    fn pop(&self) -> Option<Letter> {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let letter = self.queue.lock().letters.pop_front()?;
+        self.len.fetch_sub(1, Ordering::Release);
+        Some(letter)
+    }
+
+    /// Refuses what comes next and returns what was left.
+    fn close(&self) -> VecDeque<Letter> {
+        let mut q = self.queue.lock();
+        q.closed = true;
+        self.len.store(0, Ordering::Release);
+        std::mem::take(&mut q.letters)
+    }
 }
 
 /// An envelope a mailbox did not take, and why.
@@ -95,8 +160,7 @@ pub(crate) struct Refused {
 #[derive(Debug)]
 pub(crate) struct MailboxReceiver {
     rx: mpsc::UnboundedReceiver<Letter>,
-    system: mpsc::UnboundedReceiver<Letter>,
-    queued: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     /// An envelope taken and given back (the one that woke a hibernated
     /// actor); handed out before anything else.
     first: Option<Letter>,
@@ -109,11 +173,22 @@ impl MailboxReceiver {
         if let Some(letter) = self.first.take() {
             return Some(letter);
         }
-        tokio::select! {
-            biased;
-            Some(env) = self.system.recv() => Some(env),
-            env = self.rx.recv() => env.inspect(|_| self.took_message()),
-        }
+        std::future::poll_fn(|cx| {
+            let system = &self.shared.system;
+            if let Some(letter) = system.pop() {
+                return Poll::Ready(Some(letter));
+            }
+            system.waker.register(cx.waker());
+            // Again: an envelope pushed before the waker was registered
+            // woke nobody.
+            if let Some(letter) = system.pop() {
+                return Poll::Ready(Some(letter));
+            }
+            self.rx
+                .poll_recv(cx)
+                .map(|env| env.inspect(|_| self.took_message()))
+        })
+        .await
     }
 
     /// The next envelope if one is waiting, system lane first, without
@@ -122,7 +197,7 @@ impl MailboxReceiver {
         if let Some(letter) = self.first.take() {
             return Some(letter);
         }
-        if let Ok(letter) = self.system.try_recv() {
+        if let Some(letter) = self.shared.system.pop() {
             return Some(letter);
         }
         let letter = self.rx.try_recv().ok()?;
@@ -132,7 +207,7 @@ impl MailboxReceiver {
 
     /// Frees the slot of a message taken from the message lane.
     fn took_message(&self) {
-        self.queued.fetch_sub(1, Ordering::AcqRel);
+        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Gives back the envelope just received: the next `recv` returns it.
@@ -142,23 +217,27 @@ impl MailboxReceiver {
     }
 }
 
+impl Drop for MailboxReceiver {
+    fn drop(&mut self) {
+        // Dropped outside the lock: a dropped upgrade tells its requester.
+        drop(self.shared.system.close());
+    }
+}
+
 impl Mailbox {
     /// A mailbox whose message lane holds up to `capacity` envelopes.
     pub(crate) fn new(capacity: usize) -> (Mailbox, MailboxReceiver) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let (system, system_rx) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared::default());
         (
             Mailbox {
                 tx,
-                system,
-                queued: queued.clone(),
+                shared: shared.clone(),
                 capacity: capacity.max(1),
             },
             MailboxReceiver {
                 rx,
-                system: system_rx,
-                queued,
+                shared,
                 first: None,
             },
         )
@@ -173,15 +252,15 @@ impl Mailbox {
             trace: trace::current_or_new(),
         };
         // Take a slot first, so that concurrent senders never overfill.
-        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.capacity {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
+        if self.shared.queued.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
             return Err(Box::new(Refused {
                 error: DeliveryError::MailboxFull,
                 env: letter.env,
             }));
         }
         self.tx.send(letter).map_err(|e| {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
             // The actor's task has ended; the process is gone.
             Box::new(Refused {
                 error: DeliveryError::UnknownProcess,
@@ -196,16 +275,133 @@ impl Mailbox {
             env,
             trace: trace::current_or_new(),
         };
-        self.system.send(letter).is_ok()
+        self.shared.system.push(letter)
     }
 
     /// Envelopes waiting to be handled on the message lane.
     pub(crate) fn depth(&self) -> usize {
-        self.queued.load(Ordering::Relaxed).min(self.capacity)
+        self.shared.queued.load(Ordering::Relaxed).min(self.capacity)
     }
 
     /// The message lane's capacity.
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn pid() -> Pid {
+        Pid {
+            node: Arc::from("test"),
+            id: 7,
+            creation: 1,
+        }
+    }
+
+    fn message(byte: u8) -> Envelope {
+        Envelope::Message {
+            from: pid(),
+            payload: vec![byte],
+        }
+    }
+
+    fn exit() -> Envelope {
+        Envelope::Info(Info::Exit {
+            pid: pid(),
+            reason: "normal".into(),
+        })
+    }
+
+    fn is_exit(letter: Option<Letter>) -> bool {
+        matches!(
+            letter,
+            Some(Letter {
+                env: Envelope::Info(Info::Exit { .. }),
+                ..
+            })
+        )
+    }
+
+    fn payload(letter: Option<Letter>) -> Option<Vec<u8>> {
+        match letter {
+            Some(Letter {
+                env: Envelope::Message { payload, .. },
+                ..
+            }) => Some(payload),
+            _ => None,
+        }
+    }
+
+    const BOUND: Duration = Duration::from_secs(10);
+
+    #[tokio::test]
+    async fn the_system_lane_is_taken_first() {
+        let (mailbox, mut rx) = Mailbox::new(8);
+        assert!(mailbox.push(message(1)).is_ok());
+        assert!(mailbox.push_system(exit()));
+        assert!(is_exit(rx.try_recv()));
+        assert_eq!(payload(rx.try_recv()), Some(vec![1]));
+        assert!(rx.try_recv().is_none());
+
+        assert!(mailbox.push(message(2)).is_ok());
+        assert!(mailbox.push_system(exit()));
+        assert!(is_exit(rx.recv().await));
+        assert_eq!(payload(rx.recv().await), Some(vec![2]));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_wakes_for_the_system_lane() {
+        let (mailbox, mut rx) = Mailbox::new(8);
+        let mut recv = Box::pin(rx.recv());
+        assert!(futures_util::poll!(&mut recv).is_pending(), "nothing to take yet");
+        assert!(mailbox.push_system(exit()));
+        let got = tokio::time::timeout(BOUND, recv).await.expect("woken");
+        assert!(is_exit(got));
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_took_without_waiting_still_wakes_for_the_next() {
+        let (mailbox, mut rx) = Mailbox::new(8);
+        // Pushed and taken without waiting: the waker was never registered.
+        assert!(mailbox.push_system(exit()));
+        assert!(is_exit(rx.try_recv()));
+        let mut recv = Box::pin(rx.recv());
+        assert!(
+            futures_util::poll!(&mut recv).is_pending(),
+            "nothing left to take"
+        );
+        assert!(mailbox.push(message(3)).is_ok());
+        let got = tokio::time::timeout(BOUND, recv).await.expect("woken");
+        assert_eq!(payload(got), Some(vec![3]));
+        assert_eq!(mailbox.depth(), 0, "the slot was given back");
+    }
+
+    #[tokio::test]
+    async fn a_mailbox_whose_actor_is_gone_refuses_both_lanes() {
+        let (mailbox, rx) = Mailbox::new(8);
+        assert!(mailbox.push_system(exit()));
+        drop(rx);
+        assert!(!mailbox.push_system(exit()));
+        let refused = mailbox.push(message(4)).expect_err("refused");
+        assert_eq!(refused.error, DeliveryError::UnknownProcess);
+        assert_eq!(mailbox.depth(), 0);
+    }
+
+    #[test]
+    fn a_full_message_lane_refuses_but_the_system_lane_takes() {
+        let (mailbox, mut rx) = Mailbox::new(2);
+        assert!(mailbox.push(message(1)).is_ok());
+        assert!(mailbox.push(message(2)).is_ok());
+        let refused = mailbox.push(message(3)).expect_err("refused");
+        assert_eq!(refused.error, DeliveryError::MailboxFull);
+        assert!(mailbox.push_system(exit()));
+        assert!(is_exit(rx.try_recv()));
+        assert_eq!(payload(rx.try_recv()), Some(vec![1]));
+        assert!(mailbox.push(message(3)).is_ok(), "a slot was freed");
     }
 }
