@@ -3,7 +3,10 @@
 //! Spawning an actor creates its mailbox and [`Process`] handle, then starts
 //! a tokio task that owns the actor's `Store` and component instance. The
 //! task runs `init`, then takes one envelope at a time from the mailbox and
-//! hands it to `handle-message` or `handle-call`. It ends when the guest
+//! hands it to `handle-message` or `handle-call`. Between messages it
+//! leaves the instance at the process's desk, where a call from the host
+//! may run on it directly (see [`direct`](crate::direct)); it takes the
+//! instance back before it takes the next envelope. It ends when the guest
 //! asks to stop, when it traps, or when the host stops or kills it; in every
 //! case [`NodeInner::finish`] removes the process, releases its names, and
 //! fails every call it still owes with `terminated(reason)`.
@@ -24,6 +27,7 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiVie
 
 use crate::bindings::{wit, ActorBindings};
 use crate::config::NodeConfig;
+use crate::direct::Taken;
 use crate::engine::Behaviour;
 use crate::error::{DeliveryError, SpawnError};
 use crate::hibernate::{self, LiveInstance};
@@ -285,7 +289,7 @@ impl SpawnCounts {
 }
 
 /// What handling one envelope leads to.
-enum Step {
+pub(crate) enum Step {
     Continue,
     /// The guest asked to end with this reason.
     Stop(String),
@@ -389,6 +393,7 @@ impl NodeInner {
     /// Removes an ended process and settles everything it leaves behind.
     pub(crate) fn finish(&self, p: &Process, reason: &str) {
         p.set_state(ActorState::Terminated);
+        p.desk.clear();
         self.processes.remove(&p.pid.id);
         // Before the exit is announced: whoever sees it can spawn again.
         self.spawn_counts.release(p.pid.id);
@@ -446,7 +451,7 @@ async fn run(
         let served = Box::pin(serve(
             &node,
             &me,
-            &mut inst,
+            inst,
             &mut behaviour,
             &mut rx,
             &mut control,
@@ -455,11 +460,11 @@ async fn run(
         .await;
         let ending = match served {
             Served::Ended(ending) => ending,
-            Served::Idle => {
+            Served::Idle(idle) => {
                 match Box::pin(hibernate::hibernate(
                     &node,
                     &me,
-                    inst,
+                    *idle,
                     &behaviour,
                     &mut rx,
                     &mut control,
@@ -507,7 +512,7 @@ enum Served {
     /// The instance's run ended.
     Ended(Ending),
     /// The actor is idle and should hibernate (see [`hibernate`]).
-    Idle,
+    Idle(Box<Instance>),
 }
 
 impl From<Ending> for Served {
@@ -521,12 +526,15 @@ impl From<Ending> for Served {
 async fn serve(
     node: &Arc<NodeInner>,
     me: &Arc<Process>,
-    inst: &mut Instance,
+    inst: Instance,
     behaviour: &mut Arc<Behaviour>,
     rx: &mut MailboxReceiver,
     control: &mut watch::Receiver<Option<Control>>,
     args: &[u8],
 ) -> Served {
+    // Boxed once per wake, so that leaving it at the desk between messages
+    // moves a pointer.
+    let mut inst = Box::new(inst);
     let mut senders = SenderCache::default();
     loop {
         // Fast path: an envelope is already waiting and no control request
@@ -534,39 +542,28 @@ async fn serve(
         // skips registering wake-ups on the control channel and the mailbox
         // for every message; the budget keeps a busy actor from holding its
         // worker thread forever.
-        let env = match rx.try_recv() {
+        let letter = match rx.try_recv() {
             Some(letter) if matches!(control.has_changed(), Ok(false)) => {
                 tokio::task::coop::consume_budget().await;
-                Some(letter)
+                letter
             }
-            // Between messages: a stop or a kill ends the actor at once.
             waiting => {
                 if let Some(letter) = waiting {
                     rx.put_back(letter);
                 }
-                let keeps_no_state = inst.store.data().keeps_no_state;
-                tokio::select! {
-                    biased;
-                    _ = control.changed() => match current(control) {
-                        Some(Control::Kill(r)) => return Ending::Host(r).into(),
-                        Some(Control::Exit(r)) => return Ending::LinkExit(r).into(),
-                        Some(Control::Stop(r)) => {
-                            run_terminate(inst, &r, control).await;
-                            return Ending::Host(r).into();
-                        }
-                        None => continue,
-                    },
-                    env = rx.recv() => env,
-                    _ = hibernate::idle(node, keeps_no_state) => return Served::Idle,
-                }
+                inst = match between(node, me, inst, rx, control).await {
+                    Ok(inst) => inst,
+                    Err(served) => return served,
+                };
+                continue;
             }
         };
-        let Some(Letter { env, trace }) = env else {
-            return Ending::Host("normal".to_string()).into();
-        };
+        let Letter { env, trace } = letter;
         if let Envelope::Upgrade(upgrade) = env {
             // Boxed: rare, and large.
-            if let Err(ending) = Box::pin(reload::upgrade(node, me, inst, behaviour, args, upgrade)).await {
+            if let Err(ending) =
+                Box::pin(reload::upgrade(node, me, &mut inst, behaviour, args, upgrade)).await
+            {
                 return ending.into();
             }
             continue;
@@ -575,6 +572,7 @@ async fn serve(
         // During a message: a kill aborts it; a stop waits for it.
         let mut stop_after: Option<String> = None;
         let step = {
+            let inst = &mut *inst;
             let handling = trace::handling(env, trace, |env| {
                 handle(node, &inst.actor, &mut inst.store, env, &mut senders)
             });
@@ -597,21 +595,114 @@ async fn serve(
                 }
             }
         };
-        me.handled.fetch_add(1, Ordering::Relaxed);
-        node.metrics.messages_handled.inc();
-        match step {
-            Step::Continue => {}
-            Step::Stop(r) => {
-                run_terminate(inst, &r, control).await;
-                return Ending::Stopped(r).into();
-            }
-            Step::Trap(r) => return Ending::Trap(r).into(),
+        count_handled(node, me);
+        if !matches!(step, Step::Continue) {
+            return settle(&mut inst, step, control).await.into();
         }
         if let Some(r) = stop_after {
-            run_terminate(inst, &r, control).await;
+            run_terminate(&mut inst, &r, control).await;
             return Ending::Host(r).into();
         }
     }
+}
+
+/// Between messages: the instance waits at the actor's desk, where a
+/// direct caller may borrow it (see [`direct`](crate::direct)), until an
+/// envelope or a control request comes, or the actor has been idle long
+/// enough to hibernate. Returns the instance to carry on with.
+async fn between(
+    node: &Arc<NodeInner>,
+    me: &Arc<Process>,
+    inst: Box<Instance>,
+    rx: &mut MailboxReceiver,
+    control: &mut watch::Receiver<Option<Control>>,
+) -> Result<Box<Instance>, Served> {
+    let keeps_no_state = inst.store.data().keeps_no_state;
+    me.desk.leave(inst);
+    let mut handled = me.handled.load(Ordering::Relaxed);
+    let idle = hibernate::idle(node, keeps_no_state);
+    tokio::pin!(idle);
+    loop {
+        tokio::select! {
+            biased;
+            _ = control.changed() => match current(control) {
+                Some(Control::Kill(r)) => {
+                    me.desk.clear();
+                    return Err(Ending::Host(r).into());
+                }
+                Some(Control::Exit(r)) => {
+                    me.desk.clear();
+                    return Err(Ending::LinkExit(r).into());
+                }
+                // A direct call in progress finishes first, as any message.
+                Some(Control::Stop(r)) => {
+                    return Err(match me.desk.take(rx).await {
+                        Taken::Instance(mut inst) => {
+                            run_terminate(&mut inst, &r, control).await;
+                            Ending::Host(r).into()
+                        }
+                        Taken::Ended(mut inst, step) => settle(&mut inst, step, control).await.into(),
+                        Taken::Gone => Ending::Host(r).into(),
+                    });
+                }
+                None => continue,
+            },
+            taken = std::future::poll_fn(|cx| {
+                let work = rx.poll_waiting(cx).is_ready();
+                me.desk.poll_take(work)
+            }) => match taken {
+                Taken::Instance(inst) => {
+                    if rx.is_closed() {
+                        return Err(Ending::Host("normal".to_string()).into());
+                    }
+                    return Ok(inst);
+                }
+                Taken::Ended(mut inst, step) => return Err(settle(&mut inst, step, control).await.into()),
+                // Only a kill (or an exit signal) drops a borrowed instance.
+                Taken::Gone => {
+                    return Err(match current(control) {
+                        Some(Control::Exit(r)) => Ending::LinkExit(r),
+                        Some(Control::Kill(r) | Control::Stop(r)) => Ending::Host(r),
+                        None => Ending::Host("killed".to_string()),
+                    }
+                    .into())
+                }
+            },
+            _ = &mut idle => {
+                // Calls run directly meanwhile: idle since then, not before.
+                let now = me.handled.load(Ordering::Relaxed);
+                if now != handled {
+                    handled = now;
+                    idle.set(hibernate::idle(node, keeps_no_state));
+                    continue;
+                }
+                match me.desk.take_idle() {
+                    Some(inst) => return Err(Served::Idle(inst)),
+                    None => idle.set(hibernate::idle(node, keeps_no_state)),
+                }
+            }
+        }
+    }
+}
+
+/// Ends the run of an instance whose handler returned `step` (a stop or a
+/// trap), running `terminate` for a stop.
+async fn settle(inst: &mut Instance, step: Step, control: &mut watch::Receiver<Option<Control>>) -> Ending {
+    match step {
+        Step::Stop(r) => {
+            run_terminate(inst, &r, control).await;
+            Ending::Stopped(r)
+        }
+        Step::Trap(r) => Ending::Trap(r),
+        // Not an ending; not passed here.
+        Step::Continue => Ending::Stopped("normal".to_string()),
+    }
+}
+
+/// Counts one envelope handled by the actor `me`.
+pub(crate) fn count_handled(node: &NodeInner, me: &Process) {
+    me.handled.fetch_add(1, Ordering::Relaxed);
+    node.metrics.messages_handled.inc();
 }
 
 /// The latest control request (a short borrow: the watch must not stay
@@ -651,7 +742,7 @@ async fn terminate_inline(inst: &mut Instance, reason: &str, control: &mut watch
 }
 
 /// Hands one envelope to the guest.
-async fn handle(
+pub(crate) async fn handle(
     node: &Arc<NodeInner>,
     actor: &ActorBindings,
     store: &mut Store<ActorData>,
@@ -716,7 +807,7 @@ async fn handle(
 /// from the same few senders in a row; reusing the converted pid saves
 /// copying the node name for every envelope.
 #[derive(Default)]
-struct SenderCache {
+pub(crate) struct SenderCache {
     last: Option<(Pid, wit::Pid)>,
 }
 

@@ -45,6 +45,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::cycles::PROBE_AFTER;
+use crate::direct;
 use crate::error::DeliveryError;
 use crate::mailbox::{Envelope, Info};
 use crate::node::{FastMap, NodeInner};
@@ -277,6 +278,11 @@ impl NodeInner {
             return self.wait_parked(me, r.id, rx, timeout).await;
         }
         let target = self.resolve(to)?;
+        if me.is_none() {
+            if let Some(lent) = direct::lend(&target) {
+                return self.call_direct(from, &target, lent, payload, timeout).await;
+            }
+        }
         let r = Ref::new(timeout);
         let _waiting = match me {
             Some(me) => Some(self.enter_wait(me, &target, r.id)?),
@@ -288,6 +294,50 @@ impl NodeInner {
             r: r.id,
         };
         self.wait_parked(me, r.id, rx, timeout).await
+    }
+
+    /// Runs a call from the host on the idle instance of `target` that
+    /// `lent` borrowed (see [`direct`]), and waits for the answer.
+    async fn call_direct(
+        &self,
+        from: &Pid,
+        target: &Arc<Process>,
+        (loan, control): (
+            direct::Loan,
+            tokio::sync::watch::Receiver<Option<crate::process::Control>>,
+        ),
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> CallResult {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let r = Ref::new(timeout);
+        let rx = self.calls.open(r.id, from.clone(), target.clone());
+        let _open = OpenCall {
+            calls: &self.calls,
+            r: r.id,
+        };
+        // Owed as if it were in the mailbox: should the actor end first,
+        // the call fails with the reason.
+        if !target.owe(r.id) {
+            // Ending already: the handler is not run.
+            direct::unused(target, loan);
+            return Err(DeliveryError::UnknownProcess);
+        }
+        let env = Envelope::Call {
+            from: from.clone(),
+            r,
+            payload,
+        };
+        self.metrics.direct_calls.inc();
+        let run = direct::run(target.clone(), loan, control, env);
+        // Past the deadline the handler finishes on its own task.
+        if tokio::time::timeout_at(deadline, run).await.is_err() {
+            return Err(DeliveryError::Timeout);
+        }
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(answer) => answered(answer),
+            Err(_) => Err(DeliveryError::Timeout),
+        }
     }
 
     /// Registers a call to a process of `node` and sends the request.

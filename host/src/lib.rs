@@ -68,6 +68,7 @@ pub mod cluster;
 pub mod config;
 pub mod convert;
 mod cycles;
+mod direct;
 pub mod engine;
 pub mod error;
 /// The wire format between hosts (the `wactor-wire` crate).

@@ -164,6 +164,10 @@ pub(crate) struct MailboxReceiver {
     /// An envelope taken and given back (the one that woke a hibernated
     /// actor); handed out before anything else.
     first: Option<Letter>,
+    /// A message taken off the channel by [`poll_waiting`](Self::poll_waiting)
+    /// and not handed out yet: still counted in `queued`, so direct callers
+    /// (see [`direct`](crate::direct)) see the mailbox as not empty.
+    held: Option<Letter>,
 }
 
 impl MailboxReceiver {
@@ -184,11 +188,41 @@ impl MailboxReceiver {
             if let Some(letter) = system.pop() {
                 return Poll::Ready(Some(letter));
             }
+            if let Some(letter) = self.held.take() {
+                self.took_message();
+                return Poll::Ready(Some(letter));
+            }
             self.rx
                 .poll_recv(cx)
                 .map(|env| env.inspect(|_| self.took_message()))
         })
         .await
+    }
+
+    /// Ready once an envelope is waiting (or the message lane closed),
+    /// without taking it: a message the channel hands over is held here and
+    /// still counted as queued. The actor takes its instance back from its
+    /// desk before it takes an envelope, so a direct call never overtakes a
+    /// message sent before it.
+    pub(crate) fn poll_waiting(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let system = &self.shared.system;
+        system.waker.register(cx.waker());
+        if self.first.is_some() || self.held.is_some() || system.len.load(Ordering::Acquire) > 0 {
+            return Poll::Ready(());
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(letter)) => {
+                self.held = Some(letter);
+                Poll::Ready(())
+            }
+            Poll::Ready(None) => Poll::Ready(()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The message lane is closed and nothing is left to take.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.first.is_none() && self.held.is_none() && self.rx.is_closed() && self.rx.is_empty()
     }
 
     /// The next envelope if one is waiting, system lane first, without
@@ -200,7 +234,10 @@ impl MailboxReceiver {
         if let Some(letter) = self.shared.system.pop() {
             return Some(letter);
         }
-        let letter = self.rx.try_recv().ok()?;
+        let letter = match self.held.take() {
+            Some(letter) => letter,
+            None => self.rx.try_recv().ok()?,
+        };
         self.took_message();
         Some(letter)
     }
@@ -239,6 +276,7 @@ impl Mailbox {
                 rx,
                 shared,
                 first: None,
+                held: None,
             },
         )
     }
@@ -276,6 +314,17 @@ impl Mailbox {
             trace: trace::current_or_new(),
         };
         self.shared.system.push(letter)
+    }
+
+    /// Nothing waits on either lane, and no message is held by the actor
+    /// untaken.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.shared.queued.load(Ordering::Acquire) == 0 && self.shared.system.len.load(Ordering::Acquire) == 0
+    }
+
+    /// Wakes the actor's task if it waits on its mailbox (or its desk).
+    pub(crate) fn wake_receiver(&self) {
+        self.shared.system.waker.wake();
     }
 
     /// Envelopes waiting to be handled on the message lane.

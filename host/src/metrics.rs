@@ -162,6 +162,8 @@ macro_rules! registry {
 registry! {
     /// Messages and calls handled by actors.
     messages_handled: Counter = "wactor_messages_handled_total",
+    /// Calls from the host run on the caller's task, on an idle actor's instance, instead of through its mailbox.
+    direct_calls: Counter = "wactor_direct_calls_total",
     /// Messages sent (delivered to a mailbox or refused).
     messages_sent: Counter = "wactor_messages_sent_total",
     /// How long calls took, answered or not; its _count is the number of calls.

@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
+use crate::direct::Desk;
 use crate::engine::Version;
 use crate::mailbox::Mailbox;
 use crate::node::FastSet;
@@ -114,6 +115,8 @@ pub(crate) struct Process {
     pub(crate) async_calls: Mutex<FastSet<RefId>>,
     /// The version of its behaviour the actor runs now.
     pub(crate) version: Mutex<Option<Version>>,
+    /// Where the instance waits between messages, for direct calls.
+    pub(crate) desk: Desk,
 }
 
 impl Process {
@@ -153,6 +156,7 @@ impl Process {
             sup: Supervision::default(),
             async_calls: Mutex::new(FastSet::default()),
             version: Mutex::new(None),
+            desk: Desk::default(),
         };
         (Arc::new(p), control_rx)
     }
@@ -175,6 +179,11 @@ impl Process {
             *c = Some(Control::Stop(reason.to_string()));
             true
         });
+    }
+
+    /// A watch on the stop and kill requests, from now on.
+    pub(crate) fn watch_control(&self) -> watch::Receiver<Option<Control>> {
+        self.control.subscribe()
     }
 
     /// Ends the actor now, even in the middle of a message.

@@ -1,0 +1,315 @@
+//! Direct calls: a call from the host to an idle actor runs on the
+//! caller's own task.
+//!
+//! Handing a call to the actor's task and the answer back costs two task
+//! wake-ups. On a multi-threaded runtime those often land on the other
+//! worker thread, which has to be woken from sleep: that, not the guest,
+//! was most of a local call's time. When the actor has nothing else to do,
+//! the caller can run the handler itself instead.
+//!
+//! Between messages, an actor's task leaves its instance at its [`Desk`].
+//! A caller outside any actor ([`Node::call`](crate::Node::call), and so
+//! the HTTP API) that finds the instance there, the actor's mailbox empty
+//! and no stop or kill requested, borrows it, runs `handle-call` on it, and
+//! gives it back. Everything else is as if the actor's task had handled the
+//! request: the same handler, the same calls table and owed calls, the
+//! same counters, the same trace.
+//!
+//! - **Order.** The actor's task takes its instance back *before* it takes
+//!   an envelope out of its mailbox, and a caller borrows only while the
+//!   mailbox is empty, so a direct call never overtakes a message or call
+//!   sent before it.
+//! - **One at a time.** A borrowed instance is not at the desk: the actor's
+//!   task, and any other caller, wait (through the mailbox) until it is
+//!   back.
+//! - **Stop and kill.** A stop waits for the call to finish, as it waits
+//!   for any message; a kill (or a link's exit signal) aborts it.
+//! - **Endings.** A handler that traps or asks to stop hands the instance
+//!   back with that outcome, and the actor's task ends or restarts as if it
+//!   had run the handler itself.
+//! - **A caller that gives up.** If the caller's deadline passes, or its
+//!   future is dropped (a closed HTTP request), the handler is not cut off
+//!   mid-message: it finishes on a task of its own.
+//!
+//! Calls from one actor to another still go through the mailbox: the caller
+//! is itself running inside its guest, and its fiber stack is sized for its
+//! own code, not for another guest's.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::actor::{self, Instance, Step};
+use crate::mailbox::{Envelope, Mailbox};
+use crate::process::{Control, Process};
+use crate::trace;
+
+/// Where an idle actor leaves its instance for direct callers.
+#[derive(Default)]
+pub(crate) struct Desk {
+    inner: Mutex<DeskInner>,
+}
+
+impl std::fmt::Debug for Desk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.inner.lock().state {
+            DeskState::Away => "away",
+            DeskState::Idle(_) => "idle",
+            DeskState::Lent { .. } => "lent",
+            DeskState::Ended(..) => "ended",
+        };
+        f.debug_struct("Desk").field("state", &state).finish()
+    }
+}
+
+#[derive(Default)]
+struct DeskInner {
+    state: DeskState,
+    /// Numbers each loan, so that an instance given back late (after the
+    /// actor ended, or restarted with a new instance) is recognised and
+    /// dropped instead of replacing the current one.
+    loans: u64,
+}
+
+#[derive(Default)]
+enum DeskState {
+    /// The actor's task holds its instance, or it hibernates, or it ended.
+    #[default]
+    Away,
+    /// Idle: a caller may borrow it.
+    Idle(Box<Instance>),
+    /// A direct caller runs a call on it. `wanted`: the actor's task found
+    /// work and waits for the instance.
+    Lent { loan: u64, wanted: bool },
+    /// A direct call ended the instance's run (a trap, or the guest asked
+    /// to stop); the actor's task settles it.
+    Ended(Box<Instance>, Step),
+}
+
+/// What the actor's task gets back from its desk.
+pub(crate) enum Taken {
+    Instance(Box<Instance>),
+    /// A direct call ended the run with this step.
+    Ended(Box<Instance>, Step),
+    /// A kill aborted a direct call and its instance was dropped.
+    Gone,
+}
+
+/// An instance borrowed for one direct call.
+pub(crate) struct Loan {
+    inst: Box<Instance>,
+    loan: u64,
+}
+
+impl Desk {
+    /// Leaves the instance of an actor that has nothing to do.
+    pub(crate) fn leave(&self, inst: Box<Instance>) {
+        self.inner.lock().state = DeskState::Idle(inst);
+    }
+
+    /// Takes the instance back when there is work for it (`work`), or when
+    /// a direct call ended the run; pending while a direct caller has it,
+    /// until it is given back.
+    pub(crate) fn poll_take(&self, work: bool) -> Poll<Taken> {
+        let mut d = self.inner.lock();
+        match std::mem::take(&mut d.state) {
+            DeskState::Idle(inst) if work => Poll::Ready(Taken::Instance(inst)),
+            DeskState::Ended(inst, step) => Poll::Ready(Taken::Ended(inst, step)),
+            DeskState::Lent { loan, wanted } => {
+                d.state = DeskState::Lent {
+                    loan,
+                    wanted: wanted || work,
+                };
+                Poll::Pending
+            }
+            DeskState::Away => Poll::Ready(Taken::Gone),
+            idle => {
+                d.state = idle;
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Takes the instance back now, waiting for a direct caller to give it
+    /// back first. The waker is the mailbox's, as in [`poll_take`](Self::poll_take).
+    pub(crate) async fn take(&self, rx: &mut crate::mailbox::MailboxReceiver) -> Taken {
+        std::future::poll_fn(|cx| {
+            // Registers the actor's waker; whether mail waits does not matter.
+            let _ = rx.poll_waiting(cx);
+            self.poll_take(true)
+        })
+        .await
+    }
+
+    /// The idle instance, if no direct caller has it: the actor hibernates.
+    pub(crate) fn take_idle(&self) -> Option<Box<Instance>> {
+        let mut d = self.inner.lock();
+        match std::mem::take(&mut d.state) {
+            DeskState::Idle(inst) => Some(inst),
+            other => {
+                d.state = other;
+                None
+            }
+        }
+    }
+
+    /// The actor ends: drops an idle instance, and one on loan is dropped
+    /// when it comes back.
+    pub(crate) fn clear(&self) {
+        let state = std::mem::take(&mut self.inner.lock().state);
+        // Dropped outside the lock.
+        drop(state);
+    }
+
+    /// Borrows the idle instance if nothing waits in `mailbox`.
+    fn lend(&self, mailbox: &Mailbox) -> Option<Loan> {
+        let mut d = self.inner.lock();
+        if !matches!(d.state, DeskState::Idle(_)) || !mailbox.is_empty() {
+            return None;
+        }
+        d.loans += 1;
+        let loan = d.loans;
+        match std::mem::replace(&mut d.state, DeskState::Lent { loan, wanted: false }) {
+            DeskState::Idle(inst) => Some(Loan { inst, loan }),
+            _ => None,
+        }
+    }
+
+    /// Gives back a borrowed instance (None: a kill aborted the call and
+    /// the instance is dropped) with the step its call ended in, waking the
+    /// actor's task if it waits for it or has an ending to settle.
+    fn give_back(&self, loan: u64, inst: Option<Box<Instance>>, step: Step, mailbox: &Mailbox) {
+        let mut d = self.inner.lock();
+        let DeskState::Lent {
+            loan: current,
+            wanted,
+        } = d.state
+        else {
+            // The actor ended (or restarted) meanwhile.
+            drop(d);
+            drop(inst);
+            return;
+        };
+        if current != loan {
+            drop(d);
+            drop(inst);
+            return;
+        }
+        let wake = wanted || inst.is_none() || !matches!(step, Step::Continue);
+        d.state = match inst {
+            Some(inst) if matches!(step, Step::Continue) => DeskState::Idle(inst),
+            Some(inst) => DeskState::Ended(inst, step),
+            None => DeskState::Away,
+        };
+        drop(d);
+        if wake {
+            mailbox.wake_receiver();
+        }
+    }
+}
+
+/// Borrows the instance of `target` for a direct call, if it is an idle
+/// actor (not a pool) with an empty mailbox and no stop or kill asked.
+pub(crate) fn lend(target: &Arc<Process>) -> Option<(Loan, watch::Receiver<Option<Control>>)> {
+    if target.pool.is_some() {
+        return None;
+    }
+    // Watching from before the loan: a kill that comes after is seen.
+    let control = target.watch_control();
+    if control.borrow().is_some() {
+        return None;
+    }
+    let loan = target.desk.lend(&target.mailbox)?;
+    Some((loan, control))
+}
+
+/// Gives back an instance borrowed for a call that was not made.
+pub(crate) fn unused(target: &Process, loan: Loan) {
+    target
+        .desk
+        .give_back(loan.loan, Some(loan.inst), Step::Continue, &target.mailbox);
+}
+
+/// Runs `env` (a call) on the borrowed instance of `target` and gives the
+/// instance back. The future owns all it needs, so that it can finish on a
+/// task of its own (see [`Detached`]).
+pub(crate) fn run(
+    target: Arc<Process>,
+    loan: Loan,
+    mut control: watch::Receiver<Option<Control>>,
+    env: Envelope,
+) -> Detached {
+    // Logged under the actor, as if its own task ran the call.
+    let span = tracing::info_span!("actor", actor = %target.behaviour, pid = %target.pid);
+    let run = async move {
+        let Loan { mut inst, loan } = loan;
+        let node = inst.store.data().node.clone();
+        inst.store.data_mut().ticks = 0;
+        let step = {
+            let mut senders = actor::SenderCache::default();
+            let handling = trace::handling(env, trace::current_or_new(), |env| {
+                actor::handle(&node, &inst.actor, &mut inst.store, env, &mut senders)
+            });
+            tokio::select! {
+                biased;
+                step = handling => Some(step),
+                _ = killed(&mut control) => None,
+            }
+        };
+        match step {
+            Some(step) => {
+                actor::count_handled(&node, &target);
+                target.desk.give_back(loan, Some(inst), step, &target.mailbox);
+            }
+            None => target.desk.give_back(loan, None, Step::Continue, &target.mailbox),
+        }
+    };
+    Detached(Some(Box::pin(run.instrument(span))))
+}
+
+/// Resolves when the actor is killed or gets a link's exit signal; a stop
+/// waits for the call instead.
+async fn killed(control: &mut watch::Receiver<Option<Control>>) {
+    while control.changed().await.is_ok() {
+        if matches!(*control.borrow(), Some(Control::Kill(_) | Control::Exit(_))) {
+            return;
+        }
+    }
+    std::future::pending().await
+}
+
+/// A direct call's handler: run in place by whoever awaits it, and on a
+/// task of its own if dropped before it finished, so that it is never cut
+/// off mid-message and its instance always goes back to the desk.
+pub(crate) struct Detached(Option<Pin<Box<dyn Future<Output = ()> + Send>>>);
+
+impl Future for Detached {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(run) = self.0.as_mut() else {
+            return Poll::Ready(());
+        };
+        let done = run.as_mut().poll(cx);
+        if done.is_ready() {
+            self.0 = None;
+        }
+        done
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(run) = self.0.take() {
+            // Outside a runtime (it is shutting down) nothing runs any more.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(run);
+            }
+        }
+    }
+}
