@@ -441,6 +441,97 @@ async fn call_round_trip_here(calls: usize) -> ((Figure, Figure), (Figure, Figur
     ((w.0, n.0), (w.1, n.1))
 }
 
+/// A native actor that answers each call by calling a counter: the
+/// counterpart of a testkit guest relaying a call to the counter guest.
+struct NativeRelay;
+
+impl Actor for NativeRelay {
+    type Msg = RpcReplyPort<u64>;
+    type State = ActorRef<CounterMsg>;
+    type Arguments = ActorRef<CounterMsg>;
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        counter: ActorRef<CounterMsg>,
+    ) -> Result<ActorRef<CounterMsg>, ActorProcessingErr> {
+        Ok(counter)
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        reply: RpcReplyPort<u64>,
+        counter: &mut ActorRef<CounterMsg>,
+    ) -> Result<(), ActorProcessingErr> {
+        if let CallResult::Success(n) = counter.call(CounterMsg::Increment, None).await? {
+            let _ = reply.send(n);
+        }
+        Ok(())
+    }
+}
+
+/// p50 of a call from a task relayed by a second actor (host → A → B),
+/// wactor then native: on wactor the host's call to A may run directly
+/// (see `direct.rs`), and A's call to B goes through B's mailbox, as
+/// every call between actors does.
+async fn call_relayed(calls: usize) -> (Figure, Figure) {
+    tokio::spawn(async move {
+        let warmup = calls / 10;
+        let node = wactor_node(NodeConfig::default()).await;
+        node.load("testkit", guest_bytes("target/test-guests", "testkit"))
+            .await
+            .expect("load the testkit guest");
+        let counter = node.spawn("counter", Vec::new()).await.expect("spawn");
+        let relay = node
+            .spawn(
+                "testkit",
+                wactor_e2e::enc(&wactor_e2e::proto::TestArgs::default()),
+            )
+            .await
+            .expect("spawn");
+        let request = wactor_e2e::enc(&wactor_e2e::proto::TestRequest::Call {
+            to: wactor_e2e::proto::Target::Pid(wactor_e2e::wire(&counter)),
+            payload: INCREMENT.to_vec(),
+            timeout_ms: None,
+        });
+        let mut lat = Vec::with_capacity(calls);
+        for i in 0..warmup + calls {
+            let started = Instant::now();
+            node.call(&relay, request.clone(), None).await.expect("call");
+            if i >= warmup {
+                lat.push(started.elapsed());
+            }
+        }
+        lat.sort();
+        let w = Figure::Time(percentile(&lat, 0.5));
+        node.shutdown(Duration::from_secs(5)).await;
+
+        let counter = native_spawn().await;
+        let (relay, _) = Actor::spawn(None, NativeRelay, counter.clone())
+            .await
+            .expect("spawn a ractor actor");
+        lat.clear();
+        for i in 0..warmup + calls {
+            let started = Instant::now();
+            match relay.call(|reply| reply, None).await.expect("ractor call") {
+                CallResult::Success(_) => {}
+                other => panic!("ractor call failed: {}", describe(&other)),
+            }
+            if i >= warmup {
+                lat.push(started.elapsed());
+            }
+        }
+        lat.sort();
+        let n = Figure::Time(percentile(&lat, 0.5));
+        relay.stop(None);
+        counter.stop(None);
+        (w, n)
+    })
+    .await
+    .expect("the calling task")
+}
+
 /// Instance pool slots and live-instance budget of the pooled spawn row.
 const POOL_SLOTS: u32 = 2_000;
 const POOL_BUDGET: usize = 1_000;
@@ -1065,6 +1156,17 @@ fn main() {
                 });
                 from_task.get_or_insert((n50, n99));
             }
+            let (relayed, relayed_native) = call_relayed(sizes.calls / 2).await;
+            rows.push(Row {
+                workload: format!(
+                    "call relayed by a second actor from a task p50 ({} calls)",
+                    group((sizes.calls / 2) as f64)
+                ),
+                unit: "",
+                wactor: relayed,
+                native: Some(relayed_native),
+                goal: None,
+            });
             let (n50, n99) = from_task.expect("measured above");
             let (wake50, wake99) = call_waking(sizes.calls / 10).await;
             rows.push(Row {

@@ -303,6 +303,8 @@ pub(crate) enum Step {
 pub(crate) struct Instance {
     pub(crate) store: Store<ActorData>,
     pub(crate) actor: ActorBindings,
+    /// Who sent the last envelope, converted once for the guest.
+    pub(crate) senders: SenderCache,
     _live: LiveInstance,
 }
 
@@ -351,6 +353,7 @@ impl Instance {
             Ok(Ok(())) => Ok(Instance {
                 store,
                 actor,
+                senders: SenderCache::default(),
                 _live: live,
             }),
             Ok(Err(reason)) => Err(reason),
@@ -535,7 +538,6 @@ async fn serve(
     // Boxed once per wake, so that leaving it at the desk between messages
     // moves a pointer.
     let mut inst = Box::new(inst);
-    let mut senders = SenderCache::default();
     loop {
         // Fast path: an envelope is already waiting and no control request
         // came in, so nothing needs to be raced. Taking it without waiting
@@ -574,7 +576,7 @@ async fn serve(
         let step = {
             let inst = &mut *inst;
             let handling = trace::handling(env, trace, |env| {
-                handle(node, &inst.actor, &mut inst.store, env, &mut senders)
+                handle(node, &inst.actor, &mut inst.store, env, &mut inst.senders)
             });
             tokio::pin!(handling);
             loop {

@@ -239,12 +239,13 @@ impl NodeInner {
     ) -> CallResult {
         let started = std::time::Instant::now();
         let result = self
-            .call_uncounted(from, me, to, payload, timeout, important)
+            .call_uncounted(from, me, to, payload, timeout, important, started)
             .await;
         self.metrics.called(started, &result);
         result
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn call_uncounted(
         &self,
         from: &Pid,
@@ -253,6 +254,7 @@ impl NodeInner {
         payload: Vec<u8>,
         timeout: Option<Duration>,
         important: bool,
+        started: std::time::Instant,
     ) -> CallResult {
         self.check_size(payload.len())?;
         // An actor's default comes from its behaviour's manifest.
@@ -280,7 +282,10 @@ impl NodeInner {
         let target = self.resolve(to)?;
         if me.is_none() {
             if let Some(lent) = direct::lend(&target) {
-                return self.call_direct(from, &target, lent, payload, timeout).await;
+                let deadline = tokio::time::Instant::from_std(started) + timeout;
+                return self
+                    .call_direct(from, &target, lent, payload, timeout, deadline)
+                    .await;
             }
         }
         let r = Ref::new(timeout);
@@ -302,17 +307,14 @@ impl NodeInner {
         &self,
         from: &Pid,
         target: &Arc<Process>,
-        (loan, control): (
-            direct::Loan,
-            tokio::sync::watch::Receiver<Option<crate::process::Control>>,
-        ),
+        loan: direct::Loan,
         payload: Vec<u8>,
         timeout: Duration,
+        deadline: tokio::time::Instant,
     ) -> CallResult {
-        let deadline = tokio::time::Instant::now() + timeout;
         let r = Ref::new(timeout);
         let rx = self.calls.open(r.id, from.clone(), target.clone());
-        let _open = OpenCall {
+        let open = OpenCall {
             calls: &self.calls,
             r: r.id,
         };
@@ -329,10 +331,19 @@ impl NodeInner {
             payload,
         };
         self.metrics.direct_calls.inc();
-        let run = direct::run(target.clone(), loan, control, env);
+        let run = direct::run(target.clone(), loan, env);
         // Past the deadline the handler finishes on its own task.
-        if tokio::time::timeout_at(deadline, run).await.is_err() {
+        let mut run = std::pin::pin!(run);
+        if now_or_pending(run.as_mut()).await.is_none()
+            && tokio::time::timeout_at(deadline, run).await.is_err()
+        {
             return Err(DeliveryError::Timeout);
+        }
+        let mut rx = std::pin::pin!(rx);
+        if let Some(answer) = now_or_pending(rx.as_mut()).await {
+            // Whoever answered took the entry out already.
+            std::mem::forget(open);
+            return answered(answer);
         }
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(answer) => answered(answer),
@@ -625,6 +636,17 @@ async fn wait_answer(rx: oneshot::Receiver<CallResult>, timeout: Duration) -> Ca
     match tokio::time::timeout(timeout, rx).await {
         Ok(answer) => answered(answer),
         Err(_) => Err(DeliveryError::Timeout),
+    }
+}
+
+/// Polls `f` once, with the task's own waker: its output if it is ready.
+/// Most direct calls are answered in one poll, and then no timer needs to
+/// be set up for them.
+async fn now_or_pending<F: std::future::Future>(mut f: std::pin::Pin<&mut F>) -> Option<F::Output> {
+    let polled = std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx))).await;
+    match polled {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => None,
     }
 }
 

@@ -215,17 +215,11 @@ impl Desk {
 
 /// Borrows the instance of `target` for a direct call, if it is an idle
 /// actor (not a pool) with an empty mailbox and no stop or kill asked.
-pub(crate) fn lend(target: &Arc<Process>) -> Option<(Loan, watch::Receiver<Option<Control>>)> {
-    if target.pool.is_some() {
+pub(crate) fn lend(target: &Arc<Process>) -> Option<Loan> {
+    if target.pool.is_some() || target.control_requested() {
         return None;
     }
-    // Watching from before the loan: a kill that comes after is seen.
-    let control = target.watch_control();
-    if control.borrow().is_some() {
-        return None;
-    }
-    let loan = target.desk.lend(&target.mailbox)?;
-    Some((loan, control))
+    target.desk.lend(&target.mailbox)
 }
 
 /// Gives back an instance borrowed for a call that was not made.
@@ -238,12 +232,7 @@ pub(crate) fn unused(target: &Process, loan: Loan) {
 /// Runs `env` (a call) on the borrowed instance of `target` and gives the
 /// instance back. The future owns all it needs, so that it can finish on a
 /// task of its own (see [`Detached`]).
-pub(crate) fn run(
-    target: Arc<Process>,
-    loan: Loan,
-    mut control: watch::Receiver<Option<Control>>,
-    env: Envelope,
-) -> Detached {
+pub(crate) fn run(target: Arc<Process>, loan: Loan, env: Envelope) -> Detached {
     // Logged under the actor, as if its own task ran the call.
     let span = tracing::info_span!("actor", actor = %target.behaviour, pid = %target.pid);
     let run = async move {
@@ -251,14 +240,23 @@ pub(crate) fn run(
         let node = inst.store.data().node.clone();
         inst.store.data_mut().ticks = 0;
         let step = {
-            let mut senders = actor::SenderCache::default();
+            let inst = &mut *inst;
             let handling = trace::handling(env, trace::current_or_new(), |env| {
-                actor::handle(&node, &inst.actor, &mut inst.store, env, &mut senders)
+                actor::handle(&node, &inst.actor, &mut inst.store, env, &mut inst.senders)
             });
-            tokio::select! {
-                biased;
-                step = handling => Some(step),
-                _ = killed(&mut control) => None,
+            tokio::pin!(handling);
+            // Most handlers finish in their first poll; only one that waits
+            // needs to watch for a kill.
+            match std::future::poll_fn(|cx| Poll::Ready(handling.as_mut().poll(cx))).await {
+                Poll::Ready(step) => Some(step),
+                Poll::Pending => {
+                    let mut control = target.watch_control();
+                    tokio::select! {
+                        biased;
+                        step = &mut handling => Some(step),
+                        _ = killed(&mut control) => None,
+                    }
+                }
             }
         };
         match step {
@@ -269,18 +267,26 @@ pub(crate) fn run(
             None => target.desk.give_back(loan, None, Step::Continue, &target.mailbox),
         }
     };
+    if span.is_disabled() {
+        return Detached(Some(Box::pin(run)));
+    }
     Detached(Some(Box::pin(run.instrument(span))))
 }
 
-/// Resolves when the actor is killed or gets a link's exit signal; a stop
-/// waits for the call instead.
+/// Resolves when the actor is killed or gets a link's exit signal, the
+/// one already asked included; a stop waits for the call instead.
 async fn killed(control: &mut watch::Receiver<Option<Control>>) {
-    while control.changed().await.is_ok() {
-        if matches!(*control.borrow(), Some(Control::Kill(_) | Control::Exit(_))) {
+    loop {
+        if matches!(
+            *control.borrow_and_update(),
+            Some(Control::Kill(_) | Control::Exit(_))
+        ) {
             return;
         }
+        if control.changed().await.is_err() {
+            return std::future::pending().await;
+        }
     }
-    std::future::pending().await
 }
 
 /// A direct call's handler: run in place by whoever awaits it, and on a

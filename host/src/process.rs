@@ -181,9 +181,15 @@ impl Process {
         });
     }
 
-    /// A watch on the stop and kill requests, from now on.
+    /// A watch on the stop and kill requests.
     pub(crate) fn watch_control(&self) -> watch::Receiver<Option<Control>> {
         self.control.subscribe()
+    }
+
+    /// The host asked the actor to stop or end, or a link's exit signal
+    /// came.
+    pub(crate) fn control_requested(&self) -> bool {
+        self.control.borrow().is_some()
     }
 
     /// Ends the actor now, even in the middle of a message.

@@ -20,8 +20,6 @@ use std::future::Future;
 use std::str::FromStr;
 use std::time::Instant;
 
-use tracing::Instrument as _;
-
 use crate::mailbox::Envelope;
 
 /// The HTTP header that carries a trace id, both ways.
@@ -112,7 +110,15 @@ pub(crate) async fn handling<F: Future>(
     // Reading the clock twice per envelope is measurable at a million
     // messages a second; only pay for it when the line would be written.
     let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
-    let out = CURRENT.scope(trace, handle(env)).instrument(span.clone()).await;
+    // The trace and the span are put in force around each poll, in place:
+    // wrapping the handler's (large) future would move it twice.
+    let handling = handle(env);
+    let mut handling = std::pin::pin!(handling);
+    let out = std::future::poll_fn(|cx| {
+        let _entered = span.enter();
+        CURRENT.sync_scope(trace, || handling.as_mut().poll(cx))
+    })
+    .await;
     if let Some(started) = started {
         span.in_scope(|| tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "handled"));
     }
