@@ -31,9 +31,10 @@
 //!   future is dropped (a closed HTTP request), the handler is not cut off
 //!   mid-message: it finishes on a task of its own.
 //!
-//! Calls from one actor to another still go through the mailbox: the caller
-//! is itself running inside its guest, and its fiber stack is sized for its
-//! own code, not for another guest's.
+//! Calls from one actor to another still go through the mailbox: the
+//! caller is itself suspended inside its own guest, on that guest's fiber,
+//! and running the callee from there would nest one guest's fiber inside
+//! another's.
 
 use std::future::Future;
 use std::pin::Pin;
