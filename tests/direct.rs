@@ -4,19 +4,9 @@
 
 use std::time::Duration;
 
-use wactor::{DeliveryError, Node, NodeConfig, Restart, RestartPolicy};
+use wactor::{DeliveryError, NodeConfig, Restart, RestartPolicy};
 use wactor_e2e::proto::{Target, TestMessage, TestRequest, WireError};
 use wactor_e2e::*;
-
-/// A value from the node's metrics page.
-fn metric(node: &Node, name: &str) -> u64 {
-    let text = node.metrics_text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|v| v as u64)
-        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
-}
 
 fn permanent() -> RestartPolicy {
     RestartPolicy {

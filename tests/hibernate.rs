@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use wactor::{ActorState, Node, NodeConfig, Pid};
-use wactor_e2e::{guest_bytes, node_with, wait_until};
+use wactor_e2e::{guest_bytes, metric, node_with, wait_until};
 
 /// The counter guest's requests, postcard-encoded.
 const INCREMENT: &[u8] = &[0];
@@ -30,16 +30,6 @@ fn postcard_u64(bytes: &[u8]) -> u64 {
         }
     }
     panic!("not a postcard u64: {bytes:?}");
-}
-
-/// A value from the node's metrics page.
-fn metric(node: &Node, name: &str) -> u64 {
-    let text = node.metrics_text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|v| v as u64)
-        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
 }
 
 async fn call(node: &Node, pid: &Pid, req: &[u8]) -> u64 {

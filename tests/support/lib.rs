@@ -115,6 +115,16 @@ pub async fn node(names: &[&str]) -> Node {
     node_with(NodeConfig::default(), names).await
 }
 
+/// A value from the node's metrics page.
+pub fn metric(node: &Node, name: &str) -> u64 {
+    let text = node.metrics_text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+}
+
 /// Postcard-encodes a value.
 pub fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     postcard::to_allocvec(v).expect("encode")
