@@ -280,19 +280,17 @@ impl NodeInner {
             return self.wait_parked(me, r.id, rx, timeout).await;
         }
         let target = self.resolve(to)?;
-        if me.is_none() {
-            if let Some(lent) = direct::lend(&target) {
-                let deadline = tokio::time::Instant::from_std(started) + timeout;
-                return self
-                    .call_direct(from, &target, lent, payload, timeout, deadline)
-                    .await;
-            }
-        }
         let r = Ref::new(timeout);
+        // An actor caller publishes its wait first: a call that would close
+        // a cycle is refused whichever way it would then go.
         let _waiting = match me {
             Some(me) => Some(self.enter_wait(me, &target, r.id)?),
             None => None,
         };
+        if let Some(lent) = direct::lend(&target) {
+            let deadline = tokio::time::Instant::from_std(started) + timeout;
+            return self.call_direct(from, &target, lent, r, payload, deadline).await;
+        }
         let rx = self.deliver_call(&target, from, me, r, payload)?;
         let _open = OpenCall {
             calls: &self.calls,
@@ -301,18 +299,17 @@ impl NodeInner {
         self.wait_parked(me, r.id, rx, timeout).await
     }
 
-    /// Runs a call from the host on the idle instance of `target` that
-    /// `lent` borrowed (see [`direct`]), and waits for the answer.
+    /// Runs the call `r` on the idle instance of `target` that `lent`
+    /// borrowed (see [`direct`]), and waits for the answer.
     async fn call_direct(
         &self,
         from: &Pid,
         target: &Arc<Process>,
         loan: direct::Loan,
+        r: Ref,
         payload: Vec<u8>,
-        timeout: Duration,
         deadline: tokio::time::Instant,
     ) -> CallResult {
-        let r = Ref::new(timeout);
         let rx = self.calls.open(r.id, from.clone(), target.clone());
         let open = OpenCall {
             calls: &self.calls,
