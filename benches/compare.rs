@@ -472,9 +472,9 @@ impl Actor for NativeRelay {
 }
 
 /// p50 of a call from a task relayed by a second actor (host → A → B),
-/// wactor then native: on wactor the host's call to A may run directly
-/// (see `direct.rs`), and A's call to B goes through B's mailbox, as
-/// every call between actors does.
+/// wactor then native: on wactor the host's call to A and A's call to B
+/// both run directly when their callee is idle, as it is here (see
+/// `direct.rs`), B's handler inside A's.
 async fn call_relayed(calls: usize) -> (Figure, Figure) {
     tokio::spawn(async move {
         let warmup = calls / 10;

@@ -267,7 +267,11 @@ async fn a_call_between_idle_actors_runs_directly() {
             .unwrap()
             .handled
     };
-    assert_eq!(handled(&b), u64::from(rounds) + 2, "b counts every call it answered, and the message");
+    assert_eq!(
+        handled(&b),
+        u64::from(rounds) + 2,
+        "b counts every call it answered, and the message"
+    );
 }
 
 /// Has `a` send a message to `b` and then call `b`, many times, on two
@@ -293,10 +297,12 @@ async fn a_direct_call_between_actors_never_overtakes_a_message_sent_before_it()
         .await
         .unwrap();
         sent.unwrap();
-        let got: Vec<Vec<u8>> = dec(&relay(&node, &a, &b, &TestRequest::Received, None)
-            .await
-            .unwrap());
-        assert_eq!(got.len(), i as usize + 1, "round {i}: the call overtook the message");
+        let got: Vec<Vec<u8>> = dec(&relay(&node, &a, &b, &TestRequest::Received, None).await.unwrap());
+        assert_eq!(
+            got.len(),
+            i as usize + 1,
+            "round {i}: the call overtook the message"
+        );
         assert_eq!(got.last().unwrap(), &i.to_be_bytes().to_vec());
     }
     // Some of the calls from a to b ran directly: more than one per round
@@ -348,7 +354,10 @@ async fn direct_calls_nest_through_a_chain_of_actors() {
         Err(WireError::NotAllowed(why)) => assert!(why.contains("cycle"), "{why}"),
         other => panic!("expected the cycle to be refused, got {other:?}"),
     }
-    assert!(started.elapsed() < Duration::from_secs(4), "refused at once, not by a timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "refused at once, not by a timeout"
+    );
 }
 
 /// A trap in a callee that ran inside its caller's handler fails only that
@@ -359,8 +368,7 @@ async fn a_trap_in_a_direct_call_between_actors_restarts_only_the_callee() {
     node.set_restart_policy("testkit", permanent());
     let a = testkit(&node, None).await;
     let b = testkit(&node, None).await;
-    node.send(&a, enc(&TestMessage::Record(b"a's".to_vec())))
-        .unwrap();
+    node.send(&a, enc(&TestMessage::Record(b"a's".to_vec()))).unwrap();
     let _: Vec<Vec<u8>> = ask(&node, &a, &TestRequest::Received).await.unwrap();
     let before = metric(&node, "wactor_direct_calls_total");
     for _ in 0..3 {
@@ -463,7 +471,10 @@ async fn a_killed_caller_leaves_a_direct_callee_to_finish() {
     .expect("a ends");
     assert_eq!(exit.reason, "caller killed");
     // b's spin ends in its budget's trap, on its own task, and b restarts.
-    wait_until("b restarted after its trap", SOON, || node.restarts(&b) == Some(1)).await;
+    wait_until("b restarted after its trap", SOON, || {
+        node.restarts(&b) == Some(1)
+    })
+    .await;
     let echoed: Vec<u8> = ask(&node, &b, &TestRequest::Echo(b"again".to_vec()))
         .await
         .unwrap();
@@ -484,8 +495,15 @@ async fn a_caller_that_times_out_on_a_direct_callee_gets_timeout() {
     let b = testkit(&node, None).await;
     let r = relay(&node, &a, &b, &TestRequest::Spin, Some(50)).await;
     assert_eq!(r, Err(WireError::Timeout));
-    assert_eq!(metric(&node, "wactor_direct_calls_total"), 2, "b's handler ran inside a's");
-    wait_until("b restarted after its trap", SOON, || node.restarts(&b) == Some(1)).await;
+    assert_eq!(
+        metric(&node, "wactor_direct_calls_total"),
+        2,
+        "b's handler ran inside a's"
+    );
+    wait_until("b restarted after its trap", SOON, || {
+        node.restarts(&b) == Some(1)
+    })
+    .await;
     assert_eq!(node.restarts(&a), Some(0));
     let echoed = relay(&node, &a, &b, &TestRequest::Echo(b"again".to_vec()), None)
         .await

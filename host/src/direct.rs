@@ -1,5 +1,4 @@
-//! Direct calls: a call from the host to an idle actor runs on the
-//! caller's own task.
+//! Direct calls: a call to an idle actor runs on the caller's own task.
 //!
 //! Handing a call to the actor's task and the answer back costs two task
 //! wake-ups. On a multi-threaded runtime those often land on the other
@@ -8,12 +7,20 @@
 //! the caller can run the handler itself instead.
 //!
 //! Between messages, an actor's task leaves its instance at its [`Desk`].
-//! A caller outside any actor ([`Node::call`](crate::Node::call), and so
-//! the HTTP API) that finds the instance there, the actor's mailbox empty
-//! and no stop or kill requested, borrows it, runs `handle-call` on it, and
-//! gives it back. Everything else is as if the actor's task had handled the
+//! A caller that finds the instance there, the actor's mailbox empty and no
+//! stop or kill requested, borrows it, runs `handle-call` on it, and gives
+//! it back. Everything else is as if the actor's task had handled the
 //! request: the same handler, the same calls table and owed calls, the
 //! same counters, the same trace.
+//!
+//! The caller may be the host ([`Node::call`](crate::Node::call), and so
+//! the HTTP API) or another actor. An actor's `call` import runs inside
+//! its handler, on its guest's fiber; the callee's handler then runs on a
+//! fiber of its own, resumed from the caller's (wasmtime keeps each
+//! store's activations apart when fibers nest). The caller has already
+//! published whom it waits on, so a call that would close a cycle is
+//! refused before anything runs, and chains nest: A's handler may run B's,
+//! which runs C's.
 //!
 //! - **Order.** The actor's task takes its instance back *before* it takes
 //!   an envelope out of its mailbox, and a caller borrows only while the
@@ -28,13 +35,12 @@
 //!   back with that outcome, and the actor's task ends or restarts as if it
 //!   had run the handler itself.
 //! - **A caller that gives up.** If the caller's deadline passes, or its
-//!   future is dropped (a closed HTTP request), the handler is not cut off
-//!   mid-message: it finishes on a task of its own.
+//!   future is dropped (a closed HTTP request, or a calling actor killed
+//!   mid-call), the handler is not cut off mid-message: it finishes on a
+//!   task of its own.
 //!
-//! Calls from one actor to another still go through the mailbox: the
-//! caller is itself suspended inside its own guest, on that guest's fiber,
-//! and running the callee from there would nest one guest's fiber inside
-//! another's.
+//! Calls to a pool go through the mailbox, as do calls to an actor that is
+//! busy, hibernating or has mail waiting.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -215,7 +221,8 @@ impl Desk {
 }
 
 /// Borrows the instance of `target` for a direct call, if it is an idle
-/// actor (not a pool) with an empty mailbox and no stop or kill asked.
+/// actor (not a pool) with an empty mailbox and no stop or kill asked. A
+/// calling actor has published its wait on `target` already.
 pub(crate) fn lend(target: &Arc<Process>) -> Option<Loan> {
     if target.pool.is_some() || target.control_requested() {
         return None;
