@@ -162,7 +162,7 @@ macro_rules! registry {
 registry! {
     /// Messages and calls handled by actors.
     messages_handled: Counter = "wactor_messages_handled_total",
-    /// Calls from the host run on the caller's task, on an idle actor's instance, instead of through its mailbox.
+    /// Calls (from the host or from actors) run on the caller's task, on an idle actor's instance, instead of through its mailbox.
     direct_calls: Counter = "wactor_direct_calls_total",
     /// Messages sent (delivered to a mailbox or refused).
     messages_sent: Counter = "wactor_messages_sent_total",
