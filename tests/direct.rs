@@ -16,6 +16,19 @@ fn permanent() -> RestartPolicy {
     }
 }
 
+/// A node whose actors may each run `ticks` epoch ticks per message.
+fn budget(ticks: u64) -> NodeConfig {
+    NodeConfig {
+        cpu_budget_ticks: ticks,
+        ..NodeConfig::default()
+    }
+}
+
+/// A budget of hours: only a kill ends a spinning handler.
+fn endless() -> NodeConfig {
+    budget(1_000_000)
+}
+
 #[tokio::test]
 async fn a_call_from_the_host_to_an_idle_actor_runs_directly() {
     let node = node(&["echo"]).await;
@@ -25,11 +38,7 @@ async fn a_call_from_the_host_to_an_idle_actor_runs_directly() {
         assert_eq!(answer, vec![i; 3]);
     }
     assert_eq!(metric(&node, "wactor_direct_calls_total"), 3);
-    let row = node
-        .actors()
-        .into_iter()
-        .find(|a| a.pid == echo.to_string())
-        .unwrap();
+    let row = row(&node, &echo).unwrap();
     assert_eq!(row.handled, 3, "each direct call counts as handled by the actor");
 }
 
@@ -60,11 +69,7 @@ async fn a_direct_call_never_overtakes_a_message_sent_before_it() {
 /// and the actor restarts and answers again.
 #[tokio::test]
 async fn a_caller_that_gives_up_leaves_the_handler_to_finish() {
-    let config = NodeConfig {
-        cpu_budget_ticks: 20,
-        ..NodeConfig::default()
-    };
-    let node = node_with(config, &["testkit"]).await;
+    let node = node_with(budget(20), &["testkit"]).await;
     node.set_restart_policy("testkit", permanent());
     let a = testkit(&node, None).await;
     let r = node
@@ -88,12 +93,7 @@ async fn a_caller_that_gives_up_leaves_the_handler_to_finish() {
 
 #[tokio::test]
 async fn a_kill_aborts_a_direct_call() {
-    // A budget of hours: only the kill can end the handler.
-    let config = NodeConfig {
-        cpu_budget_ticks: 1_000_000,
-        ..NodeConfig::default()
-    };
-    let node = node_with(config, &["testkit"]).await;
+    let node = node_with(endless(), &["testkit"]).await;
     let a = testkit(&node, None).await;
     let n = node.clone();
     let a2 = a.clone();
@@ -143,27 +143,14 @@ async fn a_stop_waits_for_a_direct_call() {
     });
     // The call from a to b may run directly too, when b is already idle.
     wait_until("a's handler waits on b", SOON, || {
-        metric(&node, "wactor_direct_calls_total") >= 1
-            && node
-                .actors()
-                .iter()
-                .any(|r| r.pid == b.to_string() && r.handled == 1)
+        metric(&node, "wactor_direct_calls_total") >= 1 && row(&node, &b).is_some_and(|r| r.handled == 1)
     })
     .await;
     assert!(node.stop(&a, "stopped by test"));
     let answer = pending.await.unwrap().unwrap().unwrap();
     let payload: Vec<u8> = dec(&answer);
     assert_eq!(payload, b"late");
-    let exit = tokio::time::timeout(SOON, async {
-        loop {
-            let exit = exits.recv().await.unwrap();
-            if exit.pid == a {
-                return exit;
-            }
-        }
-    })
-    .await
-    .expect("a ends after the call");
+    let exit = exit_of(&mut exits, &a).await;
     assert_eq!(exit.reason, "stopped by test");
 }
 
@@ -223,12 +210,27 @@ async fn relay(
         .expect("the relaying actor answers")
 }
 
-/// A budget of hours: only a kill ends a spinning handler.
-fn endless() -> NodeConfig {
-    NodeConfig {
-        cpu_budget_ticks: 1_000_000,
-        ..NodeConfig::default()
-    }
+/// Has the host call `a`, and `a` call `b` with `TestRequest::Spin`, and
+/// returns once `b`'s handler spins inside `a`'s (both calls direct): the
+/// host's call, still waiting.
+async fn spin_inside(
+    node: &wactor::Node,
+    a: &wactor::Pid,
+    b: &wactor::Pid,
+) -> tokio::task::JoinHandle<Result<Result<Vec<u8>, WireError>, DeliveryError>> {
+    let (n, a2, b2) = (node.clone(), a.clone(), b.clone());
+    let pending =
+        tokio::spawn(async move { try_relay(&n, &a2, &b2, &TestRequest::Spin, Some(600_000)).await });
+    wait_until("b spins", SOON, || {
+        row(node, a).is_some_and(|r| r.state == wactor::ActorState::WaitingOnCall)
+    })
+    .await;
+    assert_eq!(
+        metric(node, "wactor_direct_calls_total"),
+        2,
+        "b's handler runs inside a's"
+    );
+    pending
 }
 
 /// An actor's call to an idle actor runs the callee's handler on the
@@ -260,15 +262,8 @@ async fn a_call_between_idle_actors_runs_directly() {
         "only {direct} of {} calls ran directly",
         2 * (u32::from(rounds) + 1)
     );
-    let handled = |pid: &wactor::Pid| {
-        node.actors()
-            .into_iter()
-            .find(|r| r.pid == pid.to_string())
-            .unwrap()
-            .handled
-    };
     assert_eq!(
-        handled(&b),
+        row(&node, &b).unwrap().handled,
         u64::from(rounds) + 2,
         "b counts every call it answered, and the message"
     );
@@ -397,25 +392,13 @@ async fn a_kill_of_the_callee_aborts_a_direct_call_between_actors() {
     let node = node_with(endless(), &["testkit"]).await;
     let a = testkit(&node, None).await;
     let b = testkit(&node, None).await;
-    let (n, a2, b2) = (node.clone(), a.clone(), b.clone());
-    let pending = tokio::spawn(async move { relay(&n, &a2, &b2, &TestRequest::Spin, Some(600_000)).await });
-    wait_until("b spins", SOON, || {
-        node.actors()
-            .iter()
-            .any(|r| r.pid == a.to_string() && r.state == wactor::ActorState::WaitingOnCall)
-    })
-    .await;
-    assert_eq!(
-        metric(&node, "wactor_direct_calls_total"),
-        2,
-        "b's handler runs inside a's"
-    );
+    let pending = spin_inside(&node, &a, &b).await;
     assert!(node.kill(&b, "killed by test"));
     let r = tokio::time::timeout(SOON, pending)
         .await
         .expect("the kill ends the call")
         .unwrap();
-    assert_eq!(r, Err(WireError::Terminated("killed by test".into())));
+    assert_eq!(r, Ok(Err(WireError::Terminated("killed by test".into()))));
     wait_until("b is gone", SOON, || !node.is_alive(&b)).await;
     assert!(node.is_alive(&a));
     let echoed: Vec<u8> = ask(&node, &a, &TestRequest::Echo(b"alive".to_vec()))
@@ -430,45 +413,19 @@ async fn a_kill_of_the_callee_aborts_a_direct_call_between_actors() {
 /// callee restarts and answers again.
 #[tokio::test]
 async fn a_killed_caller_leaves_a_direct_callee_to_finish() {
-    let config = NodeConfig {
-        cpu_budget_ticks: 100,
-        ..NodeConfig::default()
-    };
-    let node = node_with(config, &["testkit"]).await;
+    let node = node_with(budget(100), &["testkit"]).await;
     node.set_restart_policy("testkit", permanent());
     let a = testkit(&node, None).await;
     let b = testkit(&node, None).await;
     let mut exits = node.exits();
-    let (n, a2, b2) = (node.clone(), a.clone(), b.clone());
-    let pending =
-        tokio::spawn(async move { try_relay(&n, &a2, &b2, &TestRequest::Spin, Some(600_000)).await });
-    wait_until("b spins", SOON, || {
-        node.actors()
-            .iter()
-            .any(|r| r.pid == a.to_string() && r.state == wactor::ActorState::WaitingOnCall)
-    })
-    .await;
-    assert_eq!(
-        metric(&node, "wactor_direct_calls_total"),
-        2,
-        "b's handler runs inside a's"
-    );
+    let pending = spin_inside(&node, &a, &b).await;
     assert!(node.kill(&a, "caller killed"));
     let r = tokio::time::timeout(SOON, pending)
         .await
         .expect("the host's call to a ends")
         .unwrap();
     assert_eq!(r, Err(DeliveryError::Terminated("caller killed".into())));
-    let exit = tokio::time::timeout(SOON, async {
-        loop {
-            let exit = exits.recv().await.unwrap();
-            if exit.pid == a {
-                return exit;
-            }
-        }
-    })
-    .await
-    .expect("a ends");
+    let exit = exit_of(&mut exits, &a).await;
     assert_eq!(exit.reason, "caller killed");
     // b's spin ends in its budget's trap, on its own task, and b restarts.
     wait_until("b restarted after its trap", SOON, || {
@@ -485,11 +442,7 @@ async fn a_killed_caller_leaves_a_direct_callee_to_finish() {
 /// inside its handler gets `timeout`; the callee finishes on its own task.
 #[tokio::test]
 async fn a_caller_that_times_out_on_a_direct_callee_gets_timeout() {
-    let config = NodeConfig {
-        cpu_budget_ticks: 20,
-        ..NodeConfig::default()
-    };
-    let node = node_with(config, &["testkit"]).await;
+    let node = node_with(budget(20), &["testkit"]).await;
     node.set_restart_policy("testkit", permanent());
     let a = testkit(&node, None).await;
     let b = testkit(&node, None).await;

@@ -428,9 +428,7 @@ async fn killing_a_callee_terminates_its_callers_at_once() {
     });
     // The call is owed once the actor has taken it from its mailbox.
     wait_until("the call is handled", SOON, || {
-        node.actors()
-            .iter()
-            .any(|a| a.pid == t.to_string() && a.handled == 1)
+        row(&node, &t).is_some_and(|a| a.handled == 1)
     })
     .await;
     assert!(node.kill(&t, "killed by test"));

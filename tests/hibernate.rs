@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use wactor::{ActorState, Node, NodeConfig, Pid};
-use wactor_e2e::{guest_bytes, metric, node_with, wait_until};
+use wactor_e2e::{guest_bytes, metric, node_with, row, wait_until};
 
 /// The counter guest's requests, postcard-encoded.
 const INCREMENT: &[u8] = &[0];
@@ -157,11 +157,7 @@ async fn an_actor_hibernates_after_its_idle_time_and_a_call_wakes_it() {
     assert_eq!(call(&node, &pid, GET).await, 3);
     assert!(metric(&node, "wactor_hibernations_total") >= 4);
     assert!(metric(&node, "wactor_wakes_total") >= 4);
-    let row = node
-        .actors()
-        .into_iter()
-        .find(|a| a.pid == pid.to_string())
-        .expect("the actor is in the table");
+    let row = row(&node, &pid).expect("the actor is in the table");
     assert_eq!(row.restarts, 0, "waking is not a restart");
 }
 

@@ -50,11 +50,7 @@ async fn the_count_survives_an_upgrade_to_a_version_that_reports_it_differently(
     );
     let after = node.version_of(&pid).unwrap();
     assert_ne!(before.hash, after.hash, "the actor reports its new version");
-    let row = node
-        .actors()
-        .into_iter()
-        .find(|r| r.pid == pid.to_string())
-        .unwrap();
+    let row = row(&node, &pid).unwrap();
     assert_eq!(row.version, after.short());
 }
 
@@ -271,16 +267,7 @@ async fn removing_the_file_stops_the_actor_and_fails_its_pending_caller() {
         matches!(answer.unwrap(), Err(DeliveryError::Terminated(ref r)) if r.contains("removed")),
         "the pending caller learns the behaviour was removed"
     );
-    let exit = tokio::time::timeout(SOON, async {
-        loop {
-            let e = exits.recv().await.unwrap();
-            if e.pid == pid {
-                return e;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let exit = exit_of(&mut exits, &pid).await;
     assert!(exit.reason.contains("removed"), "{}", exit.reason);
     assert!(
         node.spawn("testkit", vec![]).await.is_err(),

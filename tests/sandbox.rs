@@ -7,36 +7,13 @@
 use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::broadcast;
-use wactor::{ActorInfo, ActorState, DeliveryError, Exit, Node, NodeConfig, Pid, SpawnError};
+use wactor::{ActorState, DeliveryError, Node, NodeConfig, Pid, SpawnError};
 use wactor_e2e::proto::{Target, TestMessage, TestRequest, WireCall, WireError, WirePid, WireRef};
 use wactor_e2e::*;
 
 /// Ten minutes: a wait this long would be a failure of its own, so an
 /// answer before it means the failure was reported at once.
 const FOREVER: Duration = Duration::from_secs(600);
-
-/// The exit of `pid`, from a stream subscribed before it could happen.
-async fn exit_of(exits: &mut broadcast::Receiver<Exit>, pid: &Pid) -> Exit {
-    let wait = async {
-        loop {
-            match exits.recv().await {
-                Ok(exit) if &exit.pid == pid => return exit,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("the exit stream closed"),
-            }
-        }
-    };
-    tokio::time::timeout(SOON, wait)
-        .await
-        .unwrap_or_else(|_| panic!("{pid} did not end within {SOON:?}"))
-}
-
-/// The actor-table row of `pid`, if it is alive.
-fn row(node: &Node, pid: &Pid) -> Option<ActorInfo> {
-    let pid = pid.to_string();
-    node.actors().into_iter().find(|a| a.pid == pid)
-}
 
 /// Sends `TestMessage::Spin` to `pid` and waits until the actor is inside
 /// that handler: it took the message from its mailbox and has not finished

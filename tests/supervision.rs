@@ -26,20 +26,6 @@ async fn wait_info(node: &Node, pid: &Pid, f: impl Fn(&WireInfo) -> bool) -> Wir
     }
 }
 
-/// Waits for the exit of `pid` and returns its reason.
-async fn exit_reason(exits: &mut tokio::sync::broadcast::Receiver<wactor::Exit>, pid: &Pid) -> String {
-    tokio::time::timeout(SOON, async {
-        loop {
-            let e = exits.recv().await.expect("exits stream");
-            if e.pid == *pid {
-                return e.reason;
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{pid} did not end"))
-}
-
 #[tokio::test]
 async fn a_monitor_receives_down_with_the_reason() {
     let node = node(&["testkit"]).await;
@@ -137,7 +123,7 @@ async fn a_linked_actor_terminates_with_its_partner() {
         matches!(trapped, Err(DeliveryError::Terminated(_))),
         "{trapped:?}"
     );
-    let reason = exit_reason(&mut exits, &a).await;
+    let reason = exit_of(&mut exits, &a).await.reason;
     assert!(
         reason.starts_with(&format!("linked {b} ended: trap")),
         "A ends because B trapped: {reason}"
@@ -221,11 +207,7 @@ async fn a_permanent_actor_that_traps_is_restarted_with_fresh_state() {
     assert!(after.is_empty(), "state is fresh after a restart: {after:?}");
     assert_eq!(node.whereis("phoenix"), Some(pid.clone()));
     assert_eq!(node.restarts(&pid), Some(1));
-    let row = node
-        .actors()
-        .into_iter()
-        .find(|r| r.pid == pid.to_string())
-        .unwrap();
+    let row = row(&node, &pid).unwrap();
     assert_eq!(row.restarts, 1);
 }
 
@@ -240,7 +222,7 @@ async fn past_the_restart_intensity_an_actor_stays_down() {
         assert_eq!(node.restarts(&pid), Some(n), "restart {n} happened");
     }
     let _ = node.call(&pid, enc(&TestRequest::Trap), None).await;
-    let reason = exit_reason(&mut exits, &pid).await;
+    let reason = exit_of(&mut exits, &pid).await.reason;
     assert!(reason.contains("restart intensity reached"), "{reason}");
     assert!(!node.is_alive(&pid));
 }
@@ -259,7 +241,7 @@ async fn a_transient_actor_is_restarted_only_after_an_abnormal_end() {
         .call(&pid, enc(&TestRequest::ReplyAndStop(vec![])), None)
         .await;
     assert_eq!(answer, Ok(vec![]));
-    assert_eq!(exit_reason(&mut exits, &pid).await, "normal");
+    assert_eq!(exit_of(&mut exits, &pid).await.reason, "normal");
 }
 
 #[tokio::test]
@@ -269,7 +251,7 @@ async fn a_temporary_actor_is_not_restarted() {
     let mut exits = node.exits();
     let pid = testkit(&node, None).await;
     let _ = node.call(&pid, enc(&TestRequest::Trap), None).await;
-    assert!(exit_reason(&mut exits, &pid).await.starts_with("trap"));
+    assert!(exit_of(&mut exits, &pid).await.reason.starts_with("trap"));
 }
 
 #[tokio::test]
@@ -279,5 +261,5 @@ async fn an_actor_the_host_stops_is_not_restarted() {
     let mut exits = node.exits();
     let pid = testkit(&node, None).await;
     assert!(node.stop(&pid, "operator"));
-    assert_eq!(exit_reason(&mut exits, &pid).await, "operator");
+    assert_eq!(exit_of(&mut exits, &pid).await.reason, "operator");
 }

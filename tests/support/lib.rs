@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
-use wactor::{Node, NodeConfig, Pid};
+use tokio::sync::broadcast;
+use wactor::{ActorInfo, Exit, Node, NodeConfig, Pid};
 
 pub use testkit_proto as proto;
 
@@ -178,3 +179,26 @@ pub async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool
 
 /// A generous bound for things that should happen at once.
 pub const SOON: Duration = Duration::from_secs(20);
+
+/// The actor-table row of `pid`, if it is alive.
+pub fn row(node: &Node, pid: &Pid) -> Option<ActorInfo> {
+    let pid = pid.to_string();
+    node.actors().into_iter().find(|a| a.pid == pid)
+}
+
+/// The exit of `pid`, from a stream subscribed before it could happen;
+/// panics if it does not come within [`SOON`].
+pub async fn exit_of(exits: &mut broadcast::Receiver<Exit>, pid: &Pid) -> Exit {
+    let wait = async {
+        loop {
+            match exits.recv().await {
+                Ok(exit) if &exit.pid == pid => return exit,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("the exit stream closed"),
+            }
+        }
+    };
+    tokio::time::timeout(SOON, wait)
+        .await
+        .unwrap_or_else(|_| panic!("{pid} did not end within {SOON:?}"))
+}
