@@ -463,3 +463,67 @@ async fn a_caller_that_times_out_on_a_direct_callee_gets_timeout() {
         .unwrap();
     assert_eq!(dec::<Vec<u8>>(&echoed), b"again");
 }
+
+/// The workers of the one pool on `node`: every other row of its
+/// behaviour.
+fn workers(node: &wactor::Node, behaviour: &str) -> Vec<wactor::ActorInfo> {
+    node.actors()
+        .into_iter()
+        .filter(|a| a.behaviour == behaviour && a.pool.is_none())
+        .collect()
+}
+
+/// A call to a pool runs directly on an idle worker, and the workers still
+/// take turns.
+#[tokio::test]
+async fn a_call_to_a_pool_runs_directly_on_an_idle_worker() {
+    let node = node(&["testkit"]).await;
+    let pool = node.spawn_pool("testkit", 3, vec![]).await.unwrap();
+    for i in 0..6u8 {
+        let echo: Vec<u8> = ask(&node, &pool, &TestRequest::Echo(vec![i])).await.unwrap();
+        assert_eq!(echo, vec![i]);
+    }
+    assert_eq!(metric(&node, "wactor_direct_calls_total"), 6);
+    let handled: Vec<u64> = workers(&node, "testkit").iter().map(|w| w.handled).collect();
+    assert_eq!(handled, vec![2, 2, 2], "each worker in turn");
+    let stats = row(&node, &pool).unwrap().pool.unwrap();
+    assert_eq!(stats.forwarded, 6, "direct calls count as forwarded by the pool");
+}
+
+/// While one worker of a pool is busy, calls run directly on the idle one
+/// instead of queueing behind the busy one: through the mailbox, every
+/// other call would wait for the spinning worker and time out.
+#[tokio::test]
+async fn a_call_to_a_pool_skips_a_busy_worker() {
+    let node = node_with(endless(), &["testkit"]).await;
+    let pool = node.spawn_pool("testkit", 2, vec![]).await.unwrap();
+    let (n, p) = (node.clone(), pool.clone());
+    let spinning = tokio::spawn(async move { ask::<Vec<u8>>(&n, &p, &TestRequest::Spin).await });
+    wait_until("a worker spins", SOON, || {
+        metric(&node, "wactor_direct_calls_total") == 1
+    })
+    .await;
+    for i in 0..6u8 {
+        let answer = node
+            .call(
+                &pool,
+                enc(&TestRequest::Echo(vec![i])),
+                Some(Duration::from_secs(10)),
+            )
+            .await
+            .expect("an idle worker answers");
+        assert_eq!(dec::<Vec<u8>>(&answer), vec![i]);
+    }
+    assert_eq!(metric(&node, "wactor_direct_calls_total"), 7);
+    let handled: Vec<u64> = workers(&node, "testkit").iter().map(|w| w.handled).collect();
+    assert!(
+        handled.contains(&6),
+        "the idle worker answered every call: {handled:?}"
+    );
+    node.shutdown(Duration::from_millis(100)).await;
+    let spun = tokio::time::timeout(SOON, spinning)
+        .await
+        .expect("the shutdown ends the spinning call")
+        .unwrap();
+    assert!(spun.is_err(), "{spun:?}");
+}

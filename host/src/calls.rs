@@ -287,9 +287,15 @@ impl NodeInner {
             Some(me) => Some(self.enter_wait(me, &target, r.id)?),
             None => None,
         };
-        if let Some(lent) = direct::lend(&target) {
+        // A worker of a pool is waited on as the mailbox path would:
+        // published first, skipped if it would close a cycle.
+        let lent = direct::lend_for_call(&target, from, |w| match me {
+            Some(me) => self.wait_on(me, w).is_none(),
+            None => true,
+        });
+        if let Some((callee, lent)) = lent {
             let deadline = tokio::time::Instant::from_std(started) + timeout;
-            return self.call_direct(from, &target, lent, r, payload, deadline).await;
+            return self.call_direct(from, &callee, lent, r, payload, deadline).await;
         }
         let rx = self.deliver_call(&target, from, me, r, payload)?;
         let _open = OpenCall {

@@ -39,8 +39,10 @@
 //!   mid-call), the handler is not cut off mid-message: it finishes on a
 //!   task of its own.
 //!
-//! Calls to a pool go through the mailbox, as do calls to an actor that is
-//! busy, hibernating or has mail waiting.
+//! A call to a pool runs on one of the first few workers in the pool's
+//! rotation that is idle; when none is, it goes to a worker's mailbox as
+//! usual. Calls to an actor that is busy, hibernating or has mail waiting
+//! go through the mailbox.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -228,6 +230,32 @@ pub(crate) fn lend(target: &Arc<Process>) -> Option<Loan> {
         return None;
     }
     target.desk.lend(&target.mailbox)
+}
+
+/// Workers of a pool a call looks at for an idle one, at most: past that,
+/// the call goes through the mailbox, as when every worker is busy.
+const POOL_TRIES: usize = 4;
+
+/// For a call to `target`: borrows its idle instance or, for a pool, that
+/// of one of its workers, in the pool's rotation, skipping `caller` and
+/// any worker `allowed` refuses (one the call would close a cycle
+/// through). Returns who lent it.
+pub(crate) fn lend_for_call(
+    target: &Arc<Process>,
+    caller: &crate::pid::Pid,
+    mut allowed: impl FnMut(&Process) -> bool,
+) -> Option<(Arc<Process>, Loan)> {
+    let Some(pool) = &target.pool else {
+        return lend(target).map(|loan| (target.clone(), loan));
+    };
+    let worker = pool
+        .peek(Some(caller), POOL_TRIES)
+        .into_iter()
+        .filter(|w| allowed(w))
+        .find_map(|w| lend(&w).map(|loan| (w, loan)))?;
+    pool.advance();
+    target.forwarded();
+    Some(worker)
 }
 
 /// Gives back an instance borrowed for a call that was not made.

@@ -6,6 +6,8 @@
 //! the pool adds no hop. If a worker's mailbox is full the next one is
 //! tried; only when every worker's mailbox is full does the sender get
 //! `mailbox-full`, at once and counted as rejected, never dropped silently.
+//! A call finds an idle worker first if it can, and runs on it directly
+//! (see [`direct`](crate::direct)).
 //!
 //! A worker that ends for any reason other than being retired is replaced
 //! by a fresh one (counted as a restart). Workers can be added and removed
@@ -64,6 +66,30 @@ impl Pool {
             .map(|i| workers[(start + i) % n].clone())
             .filter(|w| exclude != Some(&w.pid))
             .collect()
+    }
+
+    /// The first `n` workers [`rotation`](Self::rotation) would give,
+    /// without moving the rotation on: a direct call looks for an idle one
+    /// and moves it on with [`advance`](Self::advance) only if it found
+    /// one, so that a call that goes on to the mailbox moves it once.
+    pub(crate) fn peek(&self, exclude: Option<&Pid>, n: usize) -> Vec<Arc<Process>> {
+        let workers = self.workers.read();
+        let len = workers.len();
+        if len == 0 {
+            return Vec::new();
+        }
+        let start = self.next.load(Ordering::Relaxed) % len;
+        (0..len)
+            .map(|i| &workers[(start + i) % len])
+            .filter(|w| exclude != Some(&w.pid))
+            .take(n)
+            .cloned()
+            .collect()
+    }
+
+    /// Moves the rotation on by one.
+    pub(crate) fn advance(&self) {
+        self.next.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
