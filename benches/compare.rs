@@ -188,7 +188,7 @@ fn postcard_u64(bytes: &[u8]) -> [u8; 8] {
 // Measurements.
 
 /// One measured figure.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Figure {
     /// Operations per second (more is better).
     Rate(f64),
@@ -279,38 +279,38 @@ fn rss() -> f64 {
 // ---------------------------------------------------------------------------
 // Workloads.
 
-/// Rounds of each send workload. The first is a warm-up and is not
-/// counted: the first burst that queues this many envelopes makes the
-/// allocator grow its heaps (a system call per page), once per process,
-/// and whichever side ran first would pay for both.
-const SEND_ROUNDS: usize = 2;
-const ROUNDS: &str = "SEND_ROUNDS is at least 1";
+/// Rounds of each send workload; the table shows the median of all but
+/// the first. The first is a warm-up: the first burst that queues this
+/// many envelopes makes the allocator grow its heaps (a system call per
+/// page), once per process, and whichever side ran first would pay for
+/// both.
+const SEND_ROUNDS: usize = 4;
 
 async fn send_one_to_one(sizes: &Sizes) -> (Figure, Figure) {
     let node = wactor_node(config_for(sizes)).await;
     let pid = node.spawn("counter", Vec::new()).await.expect("spawn");
     wactor_get(&node, &pid).await;
-    let mut wactor = None;
+    let mut wactor = Vec::new();
     for _ in 0..SEND_ROUNDS {
         let started = Instant::now();
         for _ in 0..sizes.sends {
             node.send(&pid, Vec::new()).expect("send");
         }
         wactor_get(&node, &pid).await;
-        wactor = Some(rate(sizes.sends, started.elapsed()));
+        wactor.push(rate(sizes.sends, started.elapsed()));
     }
     node.shutdown(Duration::from_secs(5)).await;
 
     let actor = native_spawn().await;
     native_get(&actor).await;
-    let mut native = None;
+    let mut native = Vec::new();
     for round in 1..=SEND_ROUNDS {
         let started = Instant::now();
         for _ in 0..sizes.sends {
             actor.send_message(CounterMsg::Bump).expect("ractor send");
         }
         let n = native_get(&actor).await;
-        native = Some(rate(sizes.sends, started.elapsed()));
+        native.push(rate(sizes.sends, started.elapsed()));
         assert_eq!(
             n as usize,
             round * sizes.sends,
@@ -318,7 +318,7 @@ async fn send_one_to_one(sizes: &Sizes) -> (Figure, Figure) {
         );
     }
     actor.stop(None);
-    (wactor.expect(ROUNDS), native.expect(ROUNDS))
+    (after_warm_up(wactor), after_warm_up(native))
 }
 
 async fn send_n_to_n(sizes: &Sizes) -> (Figure, Figure) {
@@ -328,7 +328,7 @@ async fn send_n_to_n(sizes: &Sizes) -> (Figure, Figure) {
     for _ in 0..sizes.pairs {
         pids.push(node.spawn("counter", Vec::new()).await.expect("spawn"));
     }
-    let mut wactor = None;
+    let mut wactor = Vec::new();
     for _ in 0..SEND_ROUNDS {
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
@@ -345,7 +345,7 @@ async fn send_n_to_n(sizes: &Sizes) -> (Figure, Figure) {
         while let Some(r) = tasks.join_next().await {
             r.expect("sender task");
         }
-        wactor = Some(rate(total, started.elapsed()));
+        wactor.push(rate(total, started.elapsed()));
     }
     node.shutdown(Duration::from_secs(5)).await;
 
@@ -353,7 +353,7 @@ async fn send_n_to_n(sizes: &Sizes) -> (Figure, Figure) {
     for _ in 0..sizes.pairs {
         actors.push(native_spawn().await);
     }
-    let mut native = None;
+    let mut native = Vec::new();
     for round in 1..=SEND_ROUNDS {
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
@@ -370,12 +370,12 @@ async fn send_n_to_n(sizes: &Sizes) -> (Figure, Figure) {
         while let Some(r) = tasks.join_next().await {
             r.expect("sender task");
         }
-        native = Some(rate(total, started.elapsed()));
+        native.push(rate(total, started.elapsed()));
     }
     for a in actors {
         a.stop(None);
     }
-    (wactor.expect(ROUNDS), native.expect(ROUNDS))
+    (after_warm_up(wactor), after_warm_up(native))
 }
 
 /// p50 and p99 of the call round trip, wactor then native, with the
@@ -625,11 +625,26 @@ where
 {
     let mut rates = Vec::with_capacity(SPAWN_ROUNDS);
     for _ in 0..SPAWN_ROUNDS {
-        match round().await {
-            Figure::Rate(r) => rates.push(r),
-            other => return other,
-        }
+        rates.push(round().await);
     }
+    median_rate(rates)
+}
+
+/// The median of the rates of a send workload's rounds after the first
+/// (see [`SEND_ROUNDS`]).
+fn after_warm_up(rounds: Vec<Figure>) -> Figure {
+    median_rate(rounds.into_iter().skip(1).collect())
+}
+
+/// The median of `rates` (all [`Figure::Rate`]; at least one).
+fn median_rate(rates: Vec<Figure>) -> Figure {
+    let mut rates: Vec<f64> = rates
+        .into_iter()
+        .map(|f| match f {
+            Figure::Rate(r) => r,
+            other => panic!("a rate was expected, not {other:?}"),
+        })
+        .collect();
     rates.sort_by(f64::total_cmp);
     Figure::Rate(rates[rates.len() / 2])
 }
