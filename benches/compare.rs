@@ -397,19 +397,27 @@ enum Caller {
     BlockOn,
 }
 
-async fn call_round_trip_here(calls: usize) -> ((Figure, Figure), (Figure, Figure)) {
+/// The sorted round-trip times of `calls` sequential `increment` calls to
+/// `to`, after a 10 % warm-up.
+async fn timed_calls(node: &Node, to: &Pid, calls: usize) -> Vec<Duration> {
     let warmup = calls / 10;
-    let node = wactor_node(NodeConfig::default()).await;
-    let pid = node.spawn("counter", Vec::new()).await.expect("spawn");
     let mut lat = Vec::with_capacity(calls);
     for i in 0..warmup + calls {
         let started = Instant::now();
-        node.call(&pid, INCREMENT.to_vec(), None).await.expect("call");
+        node.call(to, INCREMENT.to_vec(), None).await.expect("call");
         if i >= warmup {
             lat.push(started.elapsed());
         }
     }
     lat.sort();
+    lat
+}
+
+async fn call_round_trip_here(calls: usize) -> ((Figure, Figure), (Figure, Figure)) {
+    let warmup = calls / 10;
+    let node = wactor_node(NodeConfig::default()).await;
+    let pid = node.spawn("counter", Vec::new()).await.expect("spawn");
+    let mut lat = timed_calls(&node, &pid, calls).await;
     let w = (
         Figure::Time(percentile(&lat, 0.5)),
         Figure::Time(percentile(&lat, 0.99)),
@@ -445,21 +453,12 @@ async fn call_round_trip_here(calls: usize) -> ((Figure, Figure), (Figure, Figur
 /// call runs directly on an idle worker in the pool's rotation.
 async fn call_pool(calls: usize) -> Figure {
     tokio::spawn(async move {
-        let warmup = calls / 10;
         let node = wactor_node(NodeConfig::default()).await;
         let pool = node
             .spawn_pool("counter", POOL_WORKERS, Vec::new())
             .await
             .expect("spawn a pool");
-        let mut lat = Vec::with_capacity(calls);
-        for i in 0..warmup + calls {
-            let started = Instant::now();
-            node.call(&pool, INCREMENT.to_vec(), None).await.expect("call");
-            if i >= warmup {
-                lat.push(started.elapsed());
-            }
-        }
-        lat.sort();
+        let lat = timed_calls(&node, &pool, calls).await;
         node.shutdown(Duration::from_secs(5)).await;
         Figure::Time(percentile(&lat, 0.5))
     })
