@@ -653,12 +653,7 @@ async fn between(
                 let work = rx.poll_waiting(cx).is_ready();
                 me.desk.poll_take(work)
             }) => match taken {
-                Taken::Instance(inst) => {
-                    if rx.is_closed() {
-                        return Err(Ending::Host("normal".to_string()).into());
-                    }
-                    return Ok(inst);
-                }
+                Taken::Instance(inst) => return Ok(inst),
                 Taken::Ended(mut inst, step) => return Err(settle(&mut inst, step, control).await.into()),
                 // Only a kill (or an exit signal) drops a borrowed instance.
                 Taken::Gone => {

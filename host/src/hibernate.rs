@@ -141,13 +141,10 @@ pub(crate) async fn hibernate(
                     None => {}
                 }
             }
-            letter = rx.recv() => match letter {
-                Some(letter) => {
-                    rx.put_back(letter);
-                    break;
-                }
-                None => return Err(Ending::Host("normal".into())),
-            },
+            letter = rx.recv() => {
+                rx.put_back(letter);
+                break;
+            }
         }
     }
 

@@ -26,7 +26,7 @@ use std::task::Poll;
 
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::engine::Behaviour;
 use crate::error::DeliveryError;
@@ -77,13 +77,11 @@ pub(crate) struct Upgrade {
 
 /// The sending side of an actor's mailbox.
 ///
-/// The message lane is an unbounded channel with its own count of queued
-/// envelopes: enqueueing never waits anyway, and the count is one atomic
-/// on each side, where a bounded channel takes a lock to hand back each
-/// slot it frees.
+/// Each lane is a [`Lane`]: a locked queue that allocates nothing until
+/// something is put on it. The message lane keeps its own count of queued
+/// envelopes, checked against its capacity, so enqueueing never waits.
 #[derive(Debug, Clone)]
 pub(crate) struct Mailbox {
-    tx: mpsc::UnboundedSender<Letter>,
     shared: Arc<Shared>,
     capacity: usize,
 }
@@ -91,54 +89,73 @@ pub(crate) struct Mailbox {
 /// What both sides of a mailbox share.
 #[derive(Debug, Default)]
 struct Shared {
-    /// Envelopes on the message lane, taken or not yet handled.
+    /// Envelopes on the message lane, taken or not yet handled: a message
+    /// the actor has taken off the lane but not started counts until it
+    /// does (see [`MailboxReceiver::took_message`]).
     queued: AtomicUsize,
-    system: SystemLane,
-}
-
-/// The system lane: a locked queue that allocates nothing until something
-/// is put on it. Most actors never get anything here, and a channel would
-/// allocate a block of 32 envelopes (3.5 KiB) for each of them up front,
-/// hibernating or not.
-#[derive(Debug, Default)]
-struct SystemLane {
-    queue: Mutex<SystemQueue>,
-    /// Envelopes in `queue`, read without the lock: the actor looks here
-    /// before every message.
-    len: AtomicUsize,
-    /// Wakes an actor waiting in `recv`. A waker only (two atomics to
-    /// register, no lock): the actor registers it again before every wait.
+    messages: Lane,
+    system: Lane,
+    /// Wakes an actor waiting in `recv` (or between messages) when either
+    /// lane gets something. A waker only (two atomics to register, no
+    /// lock): the actor registers it again before every wait.
     waker: AtomicWaker,
 }
 
+/// One lane: a locked queue that allocates nothing until something is put
+/// on it. Most actors never get anything on the system lane, and an idle
+/// or hibernated actor holds no buffer for messages; a channel would
+/// allocate a block of 32 envelopes (3.5 KiB) per lane and actor up front.
 #[derive(Debug, Default)]
-struct SystemQueue {
+struct Lane {
+    queue: Mutex<LaneQueue>,
+    /// Envelopes in `queue`, read without the lock: the actor looks here
+    /// before it takes the lock, and between messages.
+    len: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct LaneQueue {
     letters: VecDeque<Letter>,
     /// The receiver is gone: nothing more is taken.
     closed: bool,
 }
 
-impl SystemLane {
-    fn push(&self, letter: Letter) -> bool {
-        {
-            let mut q = self.queue.lock();
-            if q.closed {
-                return false;
-            }
-            q.letters.push_back(letter);
-            self.len.fetch_add(1, Ordering::Release);
+impl Lane {
+    /// Appends `letter`; gives it back if the receiver is gone.
+    fn push(&self, letter: Letter) -> Result<(), Letter> {
+        let mut q = self.queue.lock();
+        if q.closed {
+            return Err(letter);
         }
-        self.waker.wake();
-        true
+        q.letters.push_back(letter);
+        self.len.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Acquire) == 0
     }
 
     fn pop(&self) -> Option<Letter> {
-        if self.len.load(Ordering::Acquire) == 0 {
+        if self.is_empty() {
             return None;
         }
         let letter = self.queue.lock().letters.pop_front()?;
         self.len.fetch_sub(1, Ordering::Release);
         Some(letter)
+    }
+
+    /// Moves everything queued into `into` (which must be empty) under one
+    /// lock: swapping the two queues, so that each side keeps reusing a
+    /// buffer instead of allocating one per batch.
+    fn take_all(&self, into: &mut VecDeque<Letter>) {
+        debug_assert!(into.is_empty(), "taken only into an empty queue");
+        if self.is_empty() {
+            return;
+        }
+        let mut q = self.queue.lock();
+        std::mem::swap(&mut q.letters, into);
+        self.len.fetch_sub(into.len(), Ordering::Release);
     }
 
     /// Refuses what comes next and returns what was left.
@@ -150,6 +167,10 @@ impl SystemLane {
     }
 }
 
+/// Room for messages a receiver keeps between batches: a burst may grow
+/// its buffer far past this, and the buffer is let go once drained.
+const KEPT_SLOTS: usize = 64;
+
 /// An envelope a mailbox did not take, and why.
 pub(crate) struct Refused {
     pub(crate) error: DeliveryError,
@@ -159,70 +180,48 @@ pub(crate) struct Refused {
 /// The receiving side, owned by the actor's task.
 #[derive(Debug)]
 pub(crate) struct MailboxReceiver {
-    rx: mpsc::UnboundedReceiver<Letter>,
     shared: Arc<Shared>,
     /// An envelope taken and given back (the one that woke a hibernated
     /// actor); handed out before anything else.
     first: Option<Letter>,
-    /// A message taken off the channel by [`poll_waiting`](Self::poll_waiting)
-    /// and not handed out yet: still counted in `queued`, so direct callers
-    /// (see [`direct`](crate::direct)) see the mailbox as not empty.
-    held: Option<Letter>,
+    /// Messages taken off the message lane in one batch and not handed out
+    /// yet: still counted in `queued`, so direct callers (see
+    /// [`direct`](crate::direct)) see the mailbox as not empty.
+    taken: VecDeque<Letter>,
 }
 
 impl MailboxReceiver {
-    /// The next envelope, system lane first; `None` once the mailbox is
-    /// closed and drained.
-    pub(crate) async fn recv(&mut self) -> Option<Letter> {
-        if let Some(letter) = self.first.take() {
-            return Some(letter);
+    /// The next envelope, system lane first.
+    pub(crate) async fn recv(&mut self) -> Letter {
+        if let Some(letter) = self.try_recv() {
+            return letter;
         }
         std::future::poll_fn(|cx| {
-            let system = &self.shared.system;
-            if let Some(letter) = system.pop() {
-                return Poll::Ready(Some(letter));
-            }
-            system.waker.register(cx.waker());
+            self.shared.waker.register(cx.waker());
             // Again: an envelope pushed before the waker was registered
             // woke nobody.
-            if let Some(letter) = system.pop() {
-                return Poll::Ready(Some(letter));
+            match self.try_recv() {
+                Some(letter) => Poll::Ready(letter),
+                None => Poll::Pending,
             }
-            if let Some(letter) = self.held.take() {
-                self.took_message();
-                return Poll::Ready(Some(letter));
-            }
-            self.rx
-                .poll_recv(cx)
-                .map(|env| env.inspect(|_| self.took_message()))
         })
         .await
     }
 
-    /// Ready once an envelope is waiting (or the message lane closed),
-    /// without taking it: a message the channel hands over is held here and
-    /// still counted as queued. The actor takes its instance back from its
-    /// desk before it takes an envelope, so a direct call never overtakes a
-    /// message sent before it.
+    /// Ready once an envelope is waiting, without taking it. The actor
+    /// takes its instance back from its desk before it takes an envelope,
+    /// so a direct call never overtakes a message sent before it.
     pub(crate) fn poll_waiting(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        let system = &self.shared.system;
-        system.waker.register(cx.waker());
-        if self.first.is_some() || self.held.is_some() || system.len.load(Ordering::Acquire) > 0 {
-            return Poll::Ready(());
+        self.shared.waker.register(cx.waker());
+        let waiting = self.first.is_some()
+            || !self.taken.is_empty()
+            || !self.shared.system.is_empty()
+            || !self.shared.messages.is_empty();
+        if waiting {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
-        match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(letter)) => {
-                self.held = Some(letter);
-                Poll::Ready(())
-            }
-            Poll::Ready(None) => Poll::Ready(()),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    /// The message lane is closed and nothing is left to take.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.first.is_none() && self.held.is_none() && self.rx.is_closed() && self.rx.is_empty()
     }
 
     /// The next envelope if one is waiting, system lane first, without
@@ -234,15 +233,18 @@ impl MailboxReceiver {
         if let Some(letter) = self.shared.system.pop() {
             return Some(letter);
         }
-        let letter = match self.held.take() {
-            Some(letter) => letter,
-            None => self.rx.try_recv().ok()?,
-        };
+        if self.taken.is_empty() {
+            if self.taken.capacity() > KEPT_SLOTS {
+                self.taken = VecDeque::new();
+            }
+            self.shared.messages.take_all(&mut self.taken);
+        }
+        let letter = self.taken.pop_front()?;
         self.took_message();
         Some(letter)
     }
 
-    /// Frees the slot of a message taken from the message lane.
+    /// Frees the slot of a message handed out from the message lane.
     fn took_message(&self) {
         self.shared.queued.fetch_sub(1, Ordering::AcqRel);
     }
@@ -256,27 +258,25 @@ impl MailboxReceiver {
 
 impl Drop for MailboxReceiver {
     fn drop(&mut self) {
-        // Dropped outside the lock: a dropped upgrade tells its requester.
+        // Dropped outside the locks: a dropped upgrade tells its requester.
         drop(self.shared.system.close());
+        drop(self.shared.messages.close());
     }
 }
 
 impl Mailbox {
     /// A mailbox whose message lane holds up to `capacity` envelopes.
     pub(crate) fn new(capacity: usize) -> (Mailbox, MailboxReceiver) {
-        let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared::default());
         (
             Mailbox {
-                tx,
                 shared: shared.clone(),
                 capacity: capacity.max(1),
             },
             MailboxReceiver {
-                rx,
                 shared,
                 first: None,
-                held: None,
+                taken: VecDeque::new(),
             },
         )
     }
@@ -297,14 +297,20 @@ impl Mailbox {
                 env: letter.env,
             }));
         }
-        self.tx.send(letter).map_err(|e| {
-            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-            // The actor's task has ended; the process is gone.
-            Box::new(Refused {
-                error: DeliveryError::UnknownProcess,
-                env: e.0.env,
-            })
-        })
+        match self.shared.messages.push(letter) {
+            Ok(()) => {
+                self.shared.waker.wake();
+                Ok(())
+            }
+            Err(letter) => {
+                self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+                // The actor's task has ended; the process is gone.
+                Err(Box::new(Refused {
+                    error: DeliveryError::UnknownProcess,
+                    env: letter.env,
+                }))
+            }
+        }
     }
 
     /// Enqueues on the system lane; false if the actor has ended.
@@ -313,18 +319,22 @@ impl Mailbox {
             env,
             trace: trace::current_or_new(),
         };
-        self.shared.system.push(letter)
+        let pushed = self.shared.system.push(letter).is_ok();
+        if pushed {
+            self.shared.waker.wake();
+        }
+        pushed
     }
 
     /// Nothing waits on either lane, and no message is held by the actor
     /// untaken.
     pub(crate) fn is_empty(&self) -> bool {
-        self.shared.queued.load(Ordering::Acquire) == 0 && self.shared.system.len.load(Ordering::Acquire) == 0
+        self.shared.queued.load(Ordering::Acquire) == 0 && self.shared.system.is_empty()
     }
 
     /// Wakes the actor's task if it waits on its mailbox (or its desk).
     pub(crate) fn wake_receiver(&self) {
-        self.shared.system.waker.wake();
+        self.shared.waker.wake();
     }
 
     /// Envelopes waiting to be handled on the message lane.
@@ -399,8 +409,8 @@ mod tests {
 
         assert!(mailbox.push(message(2)).is_ok());
         assert!(mailbox.push_system(exit()));
-        assert!(is_exit(rx.recv().await));
-        assert_eq!(payload(rx.recv().await), Some(vec![2]));
+        assert!(is_exit(Some(rx.recv().await)));
+        assert_eq!(payload(Some(rx.recv().await)), Some(vec![2]));
     }
 
     #[tokio::test]
@@ -410,7 +420,7 @@ mod tests {
         assert!(futures_util::poll!(&mut recv).is_pending(), "nothing to take yet");
         assert!(mailbox.push_system(exit()));
         let got = tokio::time::timeout(BOUND, recv).await.expect("woken");
-        assert!(is_exit(got));
+        assert!(is_exit(Some(got)));
     }
 
     #[tokio::test]
@@ -426,7 +436,7 @@ mod tests {
         );
         assert!(mailbox.push(message(3)).is_ok());
         let got = tokio::time::timeout(BOUND, recv).await.expect("woken");
-        assert_eq!(payload(got), Some(vec![3]));
+        assert_eq!(payload(Some(got)), Some(vec![3]));
         assert_eq!(mailbox.depth(), 0, "the slot was given back");
     }
 
@@ -452,5 +462,54 @@ mod tests {
         assert!(is_exit(rx.try_recv()));
         assert_eq!(payload(rx.try_recv()), Some(vec![1]));
         assert!(mailbox.push(message(3)).is_ok(), "a slot was freed");
+    }
+
+    #[test]
+    fn messages_taken_in_a_batch_count_until_handed_out() {
+        let (mailbox, mut rx) = Mailbox::new(8);
+        for i in 0..3 {
+            assert!(mailbox.push(message(i)).is_ok());
+        }
+        assert_eq!(payload(rx.try_recv()), Some(vec![0]));
+        // The other two left the lane with the first, in one batch.
+        assert!(rx.shared.messages.is_empty());
+        assert_eq!(mailbox.depth(), 2);
+        assert!(!mailbox.is_empty(), "a direct caller must not overtake them");
+        assert!(mailbox.push(message(3)).is_ok());
+        for i in 1..4 {
+            assert_eq!(payload(rx.try_recv()), Some(vec![i]), "in order");
+        }
+        assert!(rx.try_recv().is_none());
+        assert!(mailbox.is_empty());
+    }
+
+    #[test]
+    fn an_idle_mailbox_holds_no_buffer_and_a_burst_is_let_go() {
+        let (mailbox, mut rx) = Mailbox::new(10_000);
+        assert_eq!(rx.taken.capacity(), 0);
+        assert_eq!(rx.shared.messages.queue.lock().letters.capacity(), 0);
+        for i in 0..5_000u32 {
+            assert!(mailbox.push(message(i as u8)).is_ok());
+        }
+        while rx.try_recv().is_some() {}
+        assert!(mailbox.push(message(1)).is_ok());
+        assert_eq!(payload(rx.try_recv()), Some(vec![1]));
+        assert!(
+            rx.taken.capacity() <= KEPT_SLOTS
+                && rx.shared.messages.queue.lock().letters.capacity() <= KEPT_SLOTS,
+            "the burst's buffer is not kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_sees_a_message_without_taking_it() {
+        let (mailbox, mut rx) = Mailbox::new(8);
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(rx.poll_waiting(&mut cx).is_pending());
+        assert!(mailbox.push(message(5)).is_ok());
+        assert!(rx.poll_waiting(&mut cx).is_ready());
+        assert_eq!(mailbox.depth(), 1, "still queued");
+        assert_eq!(payload(rx.try_recv()), Some(vec![5]));
     }
 }
