@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use wactor::{CacheStats, Node, NodeConfig};
 use wactor_e2e::binary::Host;
-use wactor_e2e::proto::TestRequest;
 use wactor_e2e::*;
 
 fn cached_config(dir: &Path) -> NodeConfig {
@@ -44,10 +43,7 @@ async fn load_testkit(dir: &Path) -> (Node, bool) {
     let node = Node::new(cached_config(dir)).unwrap();
     let b = node.load("testkit", guest_bytes("testkit")).await.unwrap();
     let t = testkit(&node, None).await;
-    let r: Vec<u8> = ask(&node, &t, &TestRequest::Echo(b"answer".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(r, b"answer");
+    assert_echoes(&node, &t, b"answer").await;
     (node, b.version.from_cache)
 }
 

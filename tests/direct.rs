@@ -84,10 +84,7 @@ async fn a_caller_that_gives_up_leaves_the_handler_to_finish() {
         Err(DeliveryError::Terminated(reason)) => assert!(reason.contains("cpu budget"), "{reason}"),
         other => panic!("expected the spinning handler's trap, got {other:?}"),
     }
-    let echoed: Vec<u8> = ask(&node, &a, &TestRequest::Echo(b"again".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(echoed, b"again");
+    assert_echoes(&node, &a, b"again").await;
     assert_eq!(node.restarts(&a), Some(1));
 }
 
@@ -401,10 +398,7 @@ async fn a_kill_of_the_callee_aborts_a_direct_call_between_actors() {
     assert_eq!(r, Ok(Err(WireError::Terminated("killed by test".into()))));
     wait_until("b is gone", SOON, || !node.is_alive(&b)).await;
     assert!(node.is_alive(&a));
-    let echoed: Vec<u8> = ask(&node, &a, &TestRequest::Echo(b"alive".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(echoed, b"alive");
+    assert_echoes(&node, &a, b"alive").await;
 }
 
 /// Killing a caller while the callee's handler runs inside the caller's
@@ -432,10 +426,7 @@ async fn a_killed_caller_leaves_a_direct_callee_to_finish() {
         node.restarts(&b) == Some(1)
     })
     .await;
-    let echoed: Vec<u8> = ask(&node, &b, &TestRequest::Echo(b"again".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(echoed, b"again");
+    assert_echoes(&node, &b, b"again").await;
 }
 
 /// A caller whose own timeout passes while the callee's handler runs
@@ -464,12 +455,12 @@ async fn a_caller_that_times_out_on_a_direct_callee_gets_timeout() {
     assert_eq!(dec::<Vec<u8>>(&echoed), b"again");
 }
 
-/// The workers of the one pool on `node`: every other row of its
-/// behaviour.
-fn workers(node: &wactor::Node, behaviour: &str) -> Vec<wactor::ActorInfo> {
-    node.actors()
-        .into_iter()
-        .filter(|a| a.behaviour == behaviour && a.pool.is_none())
+/// How many messages and calls each worker of `pool` handled.
+fn handled_by_workers(node: &wactor::Node, pool: &wactor::Pid) -> Vec<u64> {
+    node.pool_workers(pool)
+        .unwrap()
+        .iter()
+        .map(|w| row(node, w).unwrap().handled)
         .collect()
 }
 
@@ -480,13 +471,15 @@ async fn a_call_to_a_pool_runs_directly_on_an_idle_worker() {
     let node = node(&["testkit"]).await;
     let pool = node.spawn_pool("testkit", 3, vec![]).await.unwrap();
     for i in 0..6u8 {
-        let echo: Vec<u8> = ask(&node, &pool, &TestRequest::Echo(vec![i])).await.unwrap();
-        assert_eq!(echo, vec![i]);
+        assert_echoes(&node, &pool, &[i]).await;
     }
     assert_eq!(metric(&node, "wactor_direct_calls_total"), 6);
-    let handled: Vec<u64> = workers(&node, "testkit").iter().map(|w| w.handled).collect();
-    assert_eq!(handled, vec![2, 2, 2], "each worker in turn");
-    let stats = row(&node, &pool).unwrap().pool.unwrap();
+    assert_eq!(
+        handled_by_workers(&node, &pool),
+        vec![2, 2, 2],
+        "each worker in turn"
+    );
+    let stats = node.pool_stats(&pool).unwrap();
     assert_eq!(stats.forwarded, 6, "direct calls count as forwarded by the pool");
 }
 
@@ -515,7 +508,7 @@ async fn a_call_to_a_pool_skips_a_busy_worker() {
         assert_eq!(dec::<Vec<u8>>(&answer), vec![i]);
     }
     assert_eq!(metric(&node, "wactor_direct_calls_total"), 7);
-    let handled: Vec<u64> = workers(&node, "testkit").iter().map(|w| w.handled).collect();
+    let handled = handled_by_workers(&node, &pool);
     assert!(
         handled.contains(&6),
         "the idle worker answered every call: {handled:?}"

@@ -335,10 +335,7 @@ async fn a_call_cycle_through_a_pool_is_not_allowed() {
         "{inner:?}"
     );
     // The pool still serves calls that close no cycle.
-    let echo: Vec<u8> = ask(&node, &pool, &TestRequest::Echo(b"ok".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(echo, b"ok");
+    assert_echoes(&node, &pool, b"ok").await;
 }
 
 #[tokio::test]
@@ -406,10 +403,7 @@ async fn a_late_answer_is_dropped_and_never_reaches_a_later_call() {
         .await;
     assert_eq!(r, Err(DeliveryError::Timeout));
     wait_until("the late answer arrives", SOON, || node.late_answers() == 1).await;
-    let r: Vec<u8> = ask(&node, &t, &TestRequest::Echo(b"fresh".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(r, b"fresh");
+    assert_echoes(&node, &t, b"fresh").await;
 }
 
 #[tokio::test]

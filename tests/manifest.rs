@@ -326,10 +326,7 @@ async fn loading_a_directory_starts_what_each_manifest_says() {
     assert_eq!(node.pool_stats("workers").unwrap().size, 3);
     assert_eq!(node.pool_workers(&pool).unwrap().len(), 3);
     assert!(node.whereis("testkit").is_none());
-    let r: Vec<u8> = ask(&node, "workers", &TestRequest::Echo(b"hi".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(r, b"hi");
+    assert_echoes(&node, "workers", b"hi").await;
     match node
         .call(
             "workers",
@@ -425,10 +422,7 @@ async fn a_bad_manifest_rejects_only_its_behaviour() {
     let loaded: Vec<String> = node.behaviours().iter().map(|b| b.name.clone()).collect();
     assert_eq!(loaded, ["testkit"]);
     assert!(node.manifest("echo").is_none());
-    let r: Vec<u8> = ask(&node, "testkit", &TestRequest::Echo(b"up".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(r, b"up");
+    assert_echoes(&node, "testkit", b"up").await;
 }
 
 /// Loading a file again takes its manifest again: a good one replaces the
@@ -486,10 +480,7 @@ async fn a_manifest_restart_policy_restarts_its_actors() {
         "{trapped:?}"
     );
     wait_until("the actor is restarted", SOON, || node.restarts(&pid) == Some(1)).await;
-    let r: Vec<u8> = ask(&node, &pid, &TestRequest::Echo(b"back".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(r, b"back");
+    assert_echoes(&node, &pid, b"back").await;
 }
 
 /// How many manifests the node refused, from its metrics.
@@ -588,10 +579,7 @@ async fn a_manifest_changed_while_running_is_applied() {
     })
     .await;
     assert!(!node.is_alive(&first));
-    let r: Vec<u8> = ask(&node, "workers", &TestRequest::Echo(b"w".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(r, b"w");
+    assert_echoes(&node, "workers", b"w").await;
 
     // A bigger pool.
     save(root, "testkit", "pool = 4\nname = \"workers\"\n");

@@ -136,10 +136,7 @@ async fn a_worker_that_traps_is_replaced() {
     let after: BTreeSet<Pid> = node.pool_workers(&pool).unwrap().into_iter().collect();
     assert_eq!(before.intersection(&after).count(), 2, "one worker is new");
     for _ in 0..3 {
-        let echoed: Vec<u8> = ask(&node, &pool, &TestRequest::Echo(b"ok".to_vec()))
-            .await
-            .unwrap();
-        assert_eq!(echoed, b"ok");
+        assert_echoes(&node, &pool, b"ok").await;
     }
 }
 
@@ -273,10 +270,7 @@ async fn call_async_returns_a_ref_at_once_and_the_answer_arrives_tagged_with_it(
     .unwrap();
     let r = r.expect("the async call was sent");
     // The caller is free while the answer is on its way.
-    let echo: Vec<u8> = ask(&node, &caller, &TestRequest::Echo(b"free".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(echo, b"free");
+    assert_echoes(&node, &caller, b"free").await;
     let deadline = tokio::time::Instant::now() + SOON;
     let info = loop {
         let infos: Vec<WireInfo> = ask(&node, &caller, &TestRequest::Infos).await.unwrap();

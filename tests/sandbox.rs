@@ -106,10 +106,7 @@ async fn a_handler_past_its_cpu_budget_is_stopped() {
 
     // Work that fits the budget is untouched by it.
     let t = testkit(&node, None).await;
-    let r: Vec<u8> = ask(&node, &t, &TestRequest::Echo(b"quick".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(r, b"quick");
+    assert_echoes(&node, &t, b"quick").await;
     echo_many(&node, &echo, 1).await;
 }
 
@@ -451,10 +448,7 @@ async fn a_guest_that_spawns_without_bound_is_stopped_by_the_limit() {
     assert_eq!((node.actors().len(), echoes), (10, 9));
     // The host and the spawner carry on.
     assert_eq!(node.call(&e, b"up".to_vec(), None).await, Ok(b"up".to_vec()));
-    let r: Vec<u8> = ask(&node, &t, &TestRequest::Echo(b"still here".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(r, b"still here");
+    assert_echoes(&node, &t, b"still here").await;
 
     // The same against the per-behaviour limit, the spawner spawning its own
     // kind.

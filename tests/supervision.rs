@@ -146,10 +146,7 @@ async fn a_normal_end_does_not_take_the_partner_down() {
     assert_eq!(answer.as_deref(), Ok(&b"bye"[..]));
     // Once B's end is known (its monitor fired), A is still there.
     wait_info(&node, &watcher, |i| matches!(i, WireInfo::Down { .. })).await;
-    let echo: Vec<u8> = ask(&node, &a, &TestRequest::Echo(b"alive".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(echo, b"alive");
+    assert_echoes(&node, &a, b"alive").await;
 }
 
 #[tokio::test]

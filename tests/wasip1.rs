@@ -345,10 +345,7 @@ async fn a_converted_module_is_cached_and_not_converted_again() {
     let s = second.cache_stats();
     assert_eq!((s.hits, s.misses, s.writes, s.errors), (1, 0, 0, 0), "{s:?}");
     let t = testkit(&second, None).await;
-    let r: Vec<u8> = ask(&second, &t, &TestRequest::Echo(b"from the cache".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(r, b"from the cache");
+    assert_echoes(&second, &t, b"from the cache").await;
 }
 
 #[tokio::test]

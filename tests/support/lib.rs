@@ -155,6 +155,16 @@ pub async fn ask<T: DeserializeOwned>(
         .map(|b| dec(&b))
 }
 
+/// Asks the testkit actor `to` to echo `bytes`, and checks that it does:
+/// the actor (or a worker of the pool, or the name) is there and answers.
+pub async fn assert_echoes(node: &Node, to: impl Into<wactor::Address>, bytes: &[u8]) {
+    let to = to.into();
+    let echoed: Vec<u8> = ask(node, to.clone(), &proto::TestRequest::Echo(bytes.to_vec()))
+        .await
+        .unwrap_or_else(|e| panic!("{to:?} did not answer an echo: {e:?}"));
+    assert_eq!(echoed, bytes, "{to:?} echoed something else");
+}
+
 /// The wire form of a host pid, for requests that name a process.
 pub fn wire(pid: &Pid) -> proto::WirePid {
     proto::WirePid {
