@@ -56,16 +56,7 @@ impl Pool {
     /// The workers in the order to try them, starting with the next in
     /// rotation.
     pub(crate) fn rotation(&self, exclude: Option<&Pid>) -> Vec<Arc<Process>> {
-        let workers = self.workers.read();
-        let n = workers.len();
-        if n == 0 {
-            return Vec::new();
-        }
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        (0..n)
-            .map(|i| workers[(start + i) % n].clone())
-            .filter(|w| exclude != Some(&w.pid))
-            .collect()
+        self.in_turn(self.next.fetch_add(1, Ordering::Relaxed), exclude, usize::MAX)
     }
 
     /// The first `n` workers [`rotation`](Self::rotation) would give,
@@ -73,12 +64,14 @@ impl Pool {
     /// and moves it on with [`advance`](Self::advance) only if it found
     /// one, so that a call that goes on to the mailbox moves it once.
     pub(crate) fn peek(&self, exclude: Option<&Pid>, n: usize) -> Vec<Arc<Process>> {
+        self.in_turn(self.next.load(Ordering::Relaxed), exclude, n)
+    }
+
+    /// Up to `n` workers, the one at `start` (modulo their number) first,
+    /// without `exclude`.
+    fn in_turn(&self, start: usize, exclude: Option<&Pid>, n: usize) -> Vec<Arc<Process>> {
         let workers = self.workers.read();
         let len = workers.len();
-        if len == 0 {
-            return Vec::new();
-        }
-        let start = self.next.load(Ordering::Relaxed) % len;
         (0..len)
             .map(|i| &workers[(start + i) % len])
             .filter(|w| exclude != Some(&w.pid))
