@@ -265,6 +265,57 @@ fn mappings() -> usize {
         .unwrap_or(0)
 }
 
+/// Resident bytes of this process by kind of mapping, read from
+/// `/proc/self/smaps`: linear memories (a writable mapping followed by an
+/// inaccessible one of a GiB or more: the rest of the memory's
+/// reservation), fiber stacks (2 MiB writable after an inaccessible guard),
+/// and the rest (the heap, code, everything else).
+fn resident_by_kind() -> [f64; 3] {
+    struct Vma {
+        start: u64,
+        end: u64,
+        writable: bool,
+        rss: f64,
+    }
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut vmas: Vec<Vma> = Vec::new();
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first == "Rss:" {
+            let kb: f64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+            if let Some(v) = vmas.last_mut() {
+                v.rss = kb * 1024.0;
+            }
+        } else if let Some((from, to)) = first.split_once('-').filter(|_| !first.ends_with(':')) {
+            let perms = fields.next().unwrap_or("");
+            vmas.push(Vma {
+                start: u64::from_str_radix(from, 16).unwrap_or(0),
+                end: u64::from_str_radix(to, 16).unwrap_or(0),
+                writable: perms.starts_with("rw"),
+                rss: 0.0,
+            });
+        }
+    }
+    let mut kinds = [0.0; 3];
+    for (i, v) in vmas.iter().enumerate() {
+        let next = vmas.get(i + 1).filter(|n| !n.writable && n.start == v.end);
+        let prev = i
+            .checked_sub(1)
+            .and_then(|j| vmas.get(j))
+            .filter(|p| !p.writable && p.end == v.start);
+        let kind = if v.writable && next.is_some_and(|n| n.end - n.start >= 1 << 30) {
+            0
+        } else if v.writable && v.end - v.start == 2 << 20 && prev.is_some() {
+            1
+        } else {
+            2
+        };
+        kinds[kind] += v.rss;
+    }
+    kinds
+}
+
 /// Resident set size of this process, in bytes.
 fn rss() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -796,6 +847,7 @@ async fn run_probe(probe: Probe, n: usize) {
             spawn_wactor(&node, 1).await;
             let before = rss();
             let maps_before = mappings();
+            let kinds_before = resident_by_kind();
             spawn_wactor(&node, n).await;
             if budget.is_some() {
                 while metric(&node, "wactor_actors_hibernating") as usize <= n {
@@ -806,6 +858,14 @@ async fn run_probe(probe: Probe, n: usize) {
             eprintln!(
                 "{} memory mappings per actor",
                 (mappings() - maps_before) as f64 / n as f64
+            );
+            let kinds = resident_by_kind();
+            let per = |k: usize| (kinds[k] - kinds_before[k]) / n as f64 / 1024.0;
+            eprintln!(
+                "resident KiB per actor: linear memories {:.1}, fiber stacks {:.1}, heap and the rest {:.1}",
+                per(0),
+                per(1),
+                per(2)
             );
             grown
         }
