@@ -19,7 +19,7 @@ use crate::types::{Call, Info, Pid, Ref};
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "actor",
+        world: "actor-batched",
         pub_export_macro: true,
         default_bindings_module: "wactor_guest::__private::bindings",
         runtime_path: "wactor_guest::__private::wit_bindgen::rt",
@@ -125,10 +125,23 @@ impl<A: Actor + Handoff> bindings::Guest for Glue<A> {
     }
 
     fn handle_message(from: wit::Pid, message: Vec<u8>) {
-        let from = Pid::from_wit(from);
-        match A::Message::decode(message) {
-            Ok(msg) => with_actor::<A, _>(|actor, ctx| actor.handle_message(ctx, from, msg)),
-            Err(e) => Context::new().warn(format!("dropped a message from {from}: {e}")),
+        deliver::<A>(Pid::from_wit(from), message);
+    }
+
+    fn handle_messages(batch: Vec<u8>) {
+        let mut frames = Frames {
+            rest: &batch,
+            from: None,
+        };
+        let mut first = true;
+        // A malformed batch is the host's fault: a trap says so, and the
+        // messages not reached stay in the mailbox.
+        while let Some((from, message)) = frames.next_frame().expect("a well-formed batch") {
+            if !first && !bindings::wactor::actor::host::batch_next() {
+                return;
+            }
+            first = false;
+            deliver::<A>(from, message.to_vec());
         }
     }
 
@@ -196,6 +209,72 @@ impl<A: Actor + Handoff> bindings::Guest for Glue<A> {
         if let Some(mut actor) = actor.and_then(|a| a.downcast::<A>().ok()) {
             actor.terminate(&mut Context::new(), &reason);
         }
+    }
+}
+
+/// Hands one message to the actor, or logs why it could not be decoded.
+fn deliver<A: Actor>(from: Pid, message: Vec<u8>) {
+    match A::Message::decode(message) {
+        Ok(msg) => with_actor::<A, _>(|actor, ctx| actor.handle_message(ctx, from, msg)),
+        Err(e) => Context::new().warn(format!("dropped a message from {from}: {e}")),
+    }
+}
+
+/// Reads the frames of a `handle-messages` batch (see the WIT file).
+struct Frames<'a> {
+    rest: &'a [u8],
+    /// The sender of the last frame read.
+    from: Option<Pid>,
+}
+
+impl<'a> Frames<'a> {
+    /// The next message and its sender; `None` at the end; an error if the
+    /// bytes are not a batch.
+    fn next_frame(&mut self) -> Result<Option<(Pid, &'a [u8])>, &'static str> {
+        let Some((&tag, rest)) = self.rest.split_first() else {
+            return Ok(None);
+        };
+        self.rest = rest;
+        match tag {
+            0 => {}
+            1 => {
+                let len = self.u32()? as usize;
+                let node = self.bytes(len)?;
+                let node = std::str::from_utf8(node).map_err(|_| "a node name that is not UTF-8")?;
+                let id = self.u64()?;
+                let creation = self.u64()?;
+                self.from = Some(Pid {
+                    node: node.to_string(),
+                    id,
+                    creation,
+                });
+            }
+            _ => return Err("an unknown frame tag"),
+        }
+        let from = self.from.clone().ok_or("a first frame without its sender")?;
+        let len = self.u32()? as usize;
+        Ok(Some((from, self.bytes(len)?)))
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
+        if self.rest.len() < n {
+            return Err("a frame cut short");
+        }
+        let (taken, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(taken)
+    }
+
+    fn u32(&mut self) -> Result<u32, &'static str> {
+        let b = self.bytes(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, &'static str> {
+        let b = self.bytes(8)?;
+        let mut a = [0; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
     }
 }
 

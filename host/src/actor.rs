@@ -25,6 +25,7 @@ use tracing::Instrument;
 use wasmtime::{ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::batch;
 use crate::bindings::{wit, ActorBindings};
 use crate::config::NodeConfig;
 use crate::direct::Taken;
@@ -54,6 +55,8 @@ pub(crate) struct ActorData {
     stderr: GuestOutput,
     /// This instance's `snapshot` answered `none`: it cannot hibernate.
     pub(crate) keeps_no_state: bool,
+    /// The batch of messages being handled, if any (see `batch`).
+    pub(crate) batch: Option<batch::Cursor>,
     wasi: WasiCtx,
     table: ResourceTable,
     limits: Limits,
@@ -170,6 +173,7 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Result<Store<ActorData
         ticks: 0,
         stderr,
         keeps_no_state: false,
+        batch: None,
         wasi,
         table: ResourceTable::new(),
         limits,
@@ -303,6 +307,11 @@ pub(crate) enum Step {
 pub(crate) struct Instance {
     pub(crate) store: Store<ActorData>,
     pub(crate) actor: ActorBindings,
+    /// The component instance, for the optional `handle-messages` export.
+    pub(crate) instance: wasmtime::component::Instance,
+    pub(crate) batch: batch::Export,
+    /// The frames of the last batch: a buffer kept for the next one.
+    pub(crate) frames: Vec<u8>,
     /// Who sent the last envelope, converted once for the guest.
     pub(crate) senders: SenderCache,
     _live: LiveInstance,
@@ -340,11 +349,15 @@ impl Instance {
     ) -> Result<Instance, String> {
         let live = node.instances.count();
         let mut store = new_store(node, me)?;
-        let actor = behaviour
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| format!("instantiation failed: {}", store.data().trap_reason(&e)))?;
+        let instantiated = match behaviour.pre.instance_pre().instantiate_async(&mut store).await {
+            Ok(instance) => behaviour
+                .indices
+                .load(&mut store, &instance)
+                .map(|a| (instance, a)),
+            Err(e) => Err(e),
+        };
+        let (instance, actor) =
+            instantiated.map_err(|e| format!("instantiation failed: {}", store.data().trap_reason(&e)))?;
         let started = match start {
             Start::Init(args) => actor.call_init(&mut store, &args.to_vec()).await,
             Start::Restore(state) => actor.call_restore(&mut store, &state).await,
@@ -353,6 +366,9 @@ impl Instance {
             Ok(Ok(())) => Ok(Instance {
                 store,
                 actor,
+                instance,
+                batch: batch::Export::NotLooked,
+                frames: Vec::new(),
                 senders: SenderCache::default(),
                 _live: live,
             }),
@@ -573,31 +589,35 @@ async fn serve(
         inst.store.data_mut().ticks = 0;
         // During a message: a kill aborts it; a stop waits for it.
         let mut stop_after: Option<String> = None;
-        let step = {
-            let inst = &mut *inst;
-            let handling = trace::handling(env, trace, |env| {
-                handle(node, &inst.actor, &mut inst.store, env, &mut inst.senders)
-            });
-            tokio::pin!(handling);
-            loop {
-                // The handler first: most handlers finish in their first
-                // poll, and then the control channel is never waited on. A
-                // handler that waits (on a call, or an epoch yield of a long
-                // computation) lets the control branch be polled, so a kill
-                // still ends it mid-message.
-                tokio::select! {
-                    biased;
-                    step = &mut handling => break step,
-                    _ = control.changed() => match current(control) {
-                        Some(Control::Kill(r)) => return Ending::Host(r).into(),
-                        Some(Control::Exit(r)) => return Ending::LinkExit(r).into(),
-                        Some(Control::Stop(r)) => stop_after = Some(r),
-                        None => {}
-                    },
-                }
+        let step = match batch::next(&mut inst, behaviour.batch_export, Letter { env, trace }, rx) {
+            batch::Next::One(letter) => {
+                let inst = &mut *inst;
+                let handling = trace::handling(letter.env, letter.trace, |env| {
+                    handle(node, &inst.actor, &mut inst.store, env, &mut inst.senders)
+                });
+                let step = match until_control(handling, control, &mut stop_after).await {
+                    Ok(step) => step,
+                    Err(ending) => return ending.into(),
+                };
+                count_handled(node, me, 1);
+                step
+            }
+            batch::Next::Batch(func, mut letters) => {
+                node.metrics.message_batches.inc();
+                let handling = batch::handle(&mut inst, func, &letters);
+                let (step, handled) = match until_control(handling, control, &mut stop_after).await {
+                    Ok(out) => out,
+                    Err(ending) => return ending.into(),
+                };
+                // The first message's slot was freed when it was received;
+                // the messages not reached go back in front, slots kept.
+                let handled = handled.max(1);
+                rx.handed_out(handled - 1);
+                count_handled(node, me, handled);
+                rx.give_back_messages(letters.drain(handled..));
+                step
             }
         };
-        count_handled(node, me);
         if !matches!(step, Step::Continue) {
             return settle(&mut inst, step, control).await.into();
         }
@@ -696,10 +716,37 @@ async fn settle(inst: &mut Instance, step: Step, control: &mut watch::Receiver<O
     }
 }
 
-/// Counts one envelope handled by the actor `me`.
-pub(crate) fn count_handled(node: &NodeInner, me: &Process) {
-    me.handled.fetch_add(1, Ordering::Relaxed);
-    node.metrics.messages_handled.inc();
+/// Runs a handler to its end unless a kill or an exit signal comes first
+/// (then the ending is returned); a stop request is noted in `stop_after`
+/// and waits for the handler.
+async fn until_control<F: std::future::Future>(
+    handling: F,
+    control: &mut watch::Receiver<Option<Control>>,
+    stop_after: &mut Option<String>,
+) -> Result<F::Output, Ending> {
+    tokio::pin!(handling);
+    loop {
+        // The handler first: most handlers finish in their first poll, and
+        // then the control channel is never waited on. A handler that waits
+        // (on a call, or an epoch yield of a long computation) lets the
+        // control branch be polled, so a kill still ends it mid-message.
+        tokio::select! {
+            biased;
+            out = &mut handling => return Ok(out),
+            _ = control.changed() => match current(control) {
+                Some(Control::Kill(r)) => return Err(Ending::Host(r)),
+                Some(Control::Exit(r)) => return Err(Ending::LinkExit(r)),
+                Some(Control::Stop(r)) => *stop_after = Some(r),
+                None => {}
+            },
+        }
+    }
+}
+
+/// Counts `n` envelopes handled by the actor `me`.
+pub(crate) fn count_handled(node: &NodeInner, me: &Process, n: usize) {
+    me.handled.fetch_add(n as u64, Ordering::Relaxed);
+    node.metrics.messages_handled.add(n as u64);
 }
 
 /// The latest control request (a short borrow: the watch must not stay

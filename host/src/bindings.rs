@@ -5,14 +5,19 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "actor",
-        imports: { default: async | trappable },
+        imports: {
+            // Called between two messages of a batch: kept synchronous, as
+            // it never waits and runs once per message.
+            "wactor:actor/host.batch-next": trappable,
+            default: async | trappable,
+        },
         exports: { default: async },
     });
 }
 
 pub(crate) use generated::wactor::actor::host::Host;
 pub(crate) use generated::wactor::actor::types as wit;
-pub(crate) use generated::{Actor as ActorBindings, ActorPre};
+pub(crate) use generated::{Actor as ActorBindings, ActorIndices, ActorPre};
 
 use std::sync::Arc;
 

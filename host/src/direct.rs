@@ -297,7 +297,7 @@ pub(crate) fn run(target: Arc<Process>, loan: Loan, env: Envelope) -> Detached {
         };
         match step {
             Some(step) => {
-                actor::count_handled(&node, &target);
+                actor::count_handled(&node, &target, 1);
                 target.desk.give_back(loan, Some(inst), step, &target.mailbox);
             }
             None => target.desk.give_back(loan, None, Step::Continue, &target.mailbox),

@@ -23,11 +23,11 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, ComponentExportIndex, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::actor::ActorData;
-use crate::bindings::ActorPre;
+use crate::bindings::{ActorIndices, ActorPre};
 use crate::cache::{self, CompileCache};
 use crate::config::{NodeConfig, EPOCH_TICK};
 use crate::convert::{self, ConvertError};
@@ -153,6 +153,11 @@ pub struct Behaviour {
     /// Its version.
     pub version: Version,
     pub(crate) pre: ActorPre<ActorData>,
+    /// Where the `actor` world's exports are, for loading them from an
+    /// instance made from `pre`.
+    pub(crate) indices: ActorIndices,
+    /// The optional `handle-messages` export (see [`batch`](crate::batch)).
+    pub(crate) batch_export: Option<ComponentExportIndex>,
 }
 
 impl std::fmt::Debug for Behaviour {
@@ -201,7 +206,9 @@ pub(crate) fn compile(
         reason: format!("{e:#}"),
     };
     let instance_pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
+    let indices = ActorIndices::new(&instance_pre).map_err(wrong_world)?;
     let pre = ActorPre::new(instance_pre).map_err(wrong_world)?;
+    let batch_export = component.get_export_index(None, "handle-messages");
     if let (Some(cache), false) = (cache, from_cache) {
         cache.store(&key, &component, what);
     }
@@ -223,6 +230,8 @@ pub(crate) fn compile(
             from_cache,
         },
         pre,
+        indices,
+        batch_export,
     }))
 }
 

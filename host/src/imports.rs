@@ -185,15 +185,25 @@ impl Host for ActorData {
             }
             message.truncate(cut);
         }
-        // The actor's span (see `actor.rs`) tags the line with actor and pid.
-        match level {
+        // The actor's span (see `actor.rs`) tags the line with actor and pid,
+        // the message's span with its trace id. During a batch, the message's
+        // span is the one `batch-next` moved to, entered just for the line.
+        let line = || match level {
             wit::Level::Trace => tracing::trace!(target: "wactor::guest", "{message}"),
             wit::Level::Debug => tracing::debug!(target: "wactor::guest", "{message}"),
             wit::Level::Info => tracing::info!(target: "wactor::guest", "{message}"),
             wit::Level::Warn => tracing::warn!(target: "wactor::guest", "{message}"),
             wit::Level::Error => tracing::error!(target: "wactor::guest", "{message}"),
+        };
+        match &self.batch {
+            Some(batch) => batch.span.in_scope(line),
+            None => line(),
         }
         Ok(())
+    }
+
+    fn batch_next(&mut self) -> Result<bool> {
+        Ok(ActorData::batch_next(self))
     }
 
     // Important delivery: see `important.rs`.

@@ -29,6 +29,7 @@
 //! | turning `wasm32-wasip1` core modules into components | [`convert`] |
 //! | one actor's store, task and message loop | `actor` |
 //! | mailboxes | `mailbox` |
+//! | runs of messages handed over in one call | `batch` |
 //! | addresses, routing, plain sends | `routing` |
 //! | calls, refs, deadlines, cycle refusal | `calls` |
 //! | call cycles through other nodes, found by probes | `cycles` |
@@ -61,6 +62,7 @@
 //! important import behaves exactly as its plain form.
 
 mod actor;
+mod batch;
 pub mod bindings;
 pub mod cache;
 mod calls;

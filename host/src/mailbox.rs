@@ -54,6 +54,16 @@ pub(crate) struct Letter {
     pub(crate) trace: TraceId,
 }
 
+impl Letter {
+    /// Bytes of a message's or call's payload (0 for anything else).
+    pub(crate) fn payload_len(&self) -> usize {
+        match &self.env {
+            Envelope::Message { payload, .. } | Envelope::Call { payload, .. } => payload.len(),
+            _ => 0,
+        }
+    }
+}
+
 /// What the host tells an actor outside of messages and calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Info {
@@ -249,6 +259,63 @@ impl MailboxReceiver {
         self.shared.queued.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// A plain message is likely next: nothing given back or on the system
+    /// lane, and a message (not a call) next in the taken batch, or more on
+    /// the lane. Cheap: for deciding whether a batch is worth starting.
+    pub(crate) fn message_next(&self) -> bool {
+        if self.first.is_some() || !self.shared.system.is_empty() {
+            return false;
+        }
+        match self.taken.front() {
+            Some(letter) => matches!(letter.env, Envelope::Message { .. }),
+            None => !self.shared.messages.is_empty(),
+        }
+    }
+
+    /// Moves the plain messages waiting next, in order, into `into`, until
+    /// `into` holds `max`, or `max_bytes` of payload, or something else
+    /// waits first: a given-back envelope, the system lane, a call. Their
+    /// slots stay taken until [`handed_out`](Self::handed_out) (a batch may
+    /// give some back).
+    pub(crate) fn take_messages(&mut self, into: &mut Vec<Letter>, max: usize, max_bytes: usize) {
+        let mut bytes: usize = into.iter().map(Letter::payload_len).sum();
+        while into.len() < max && self.first.is_none() && self.shared.system.is_empty() {
+            if self.taken.is_empty() {
+                self.shared.messages.take_all(&mut self.taken);
+            }
+            match self.taken.front() {
+                Some(
+                    next @ Letter {
+                        env: Envelope::Message { .. },
+                        ..
+                    },
+                ) if bytes + next.payload_len() <= max_bytes => {
+                    bytes += next.payload_len();
+                }
+                _ => break,
+            }
+            if let Some(letter) = self.taken.pop_front() {
+                into.push(letter);
+            }
+        }
+    }
+
+    /// Frees the slots of `n` messages taken by
+    /// [`take_messages`](Self::take_messages) and handled.
+    pub(crate) fn handed_out(&mut self, n: usize) {
+        if n > 0 {
+            self.shared.queued.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+
+    /// Puts messages taken by [`take_messages`](Self::take_messages) and not
+    /// handled back in front, in their order; their slots were kept.
+    pub(crate) fn give_back_messages(&mut self, letters: impl DoubleEndedIterator<Item = Letter>) {
+        for letter in letters.rev() {
+            self.taken.push_front(letter);
+        }
+    }
+
     /// Gives back the envelope just received: the next `recv` returns it.
     pub(crate) fn put_back(&mut self, letter: Letter) {
         debug_assert!(self.first.is_none(), "one envelope given back at a time");
@@ -324,6 +391,11 @@ impl Mailbox {
             self.shared.waker.wake();
         }
         pushed
+    }
+
+    /// Something waits on the system lane (an info, an answer, an upgrade).
+    pub(crate) fn system_waiting(&self) -> bool {
+        !self.shared.system.is_empty()
     }
 
     /// Nothing waits on either lane, and no message is held by the actor
@@ -481,6 +553,78 @@ mod tests {
         }
         assert!(rx.try_recv().is_none());
         assert!(mailbox.is_empty());
+    }
+
+    #[test]
+    fn a_run_of_messages_is_taken_up_to_a_call_and_what_is_given_back_comes_next() {
+        let (mailbox, mut rx) = Mailbox::new(8);
+        for i in 0..4 {
+            assert!(mailbox.push(message(i)).is_ok());
+        }
+        let call = Envelope::Call {
+            from: pid(),
+            r: crate::pid::Ref::new(Duration::from_secs(5)),
+            payload: vec![9],
+        };
+        assert!(mailbox.push(call).is_ok());
+        assert!(mailbox.push(message(5)).is_ok());
+
+        let first = rx.try_recv().expect("the first message");
+        assert!(rx.message_next());
+        let mut run = vec![first];
+        rx.take_messages(&mut run, 64, 1024);
+        let bytes: Vec<Vec<u8>> = run.into_iter().map(|l| payload(Some(l)).unwrap()).collect();
+        assert_eq!(
+            bytes,
+            vec![vec![0], vec![1], vec![2], vec![3]],
+            "up to the call, in order"
+        );
+        assert!(!rx.message_next(), "a call is next");
+        // The first slot was freed when it was received; the three others
+        // stay taken until handed out, with the call and the last message.
+        assert_eq!(mailbox.depth(), 5);
+
+        // The batch reached two of them: the other two go back in front.
+        rx.handed_out(1);
+        rx.give_back_messages(
+            vec![
+                Letter {
+                    env: message(2),
+                    trace: TraceId::new(),
+                },
+                Letter {
+                    env: message(3),
+                    trace: TraceId::new(),
+                },
+            ]
+            .into_iter(),
+        );
+        assert_eq!(mailbox.depth(), 4);
+        assert_eq!(payload(rx.try_recv()), Some(vec![2]));
+        assert_eq!(payload(rx.try_recv()), Some(vec![3]));
+        assert!(matches!(
+            rx.try_recv(),
+            Some(Letter {
+                env: Envelope::Call { .. },
+                ..
+            })
+        ));
+        assert_eq!(payload(rx.try_recv()), Some(vec![5]));
+        assert!(mailbox.is_empty());
+    }
+
+    #[test]
+    fn a_run_stops_at_its_size_limits() {
+        let (mailbox, mut rx) = Mailbox::new(64);
+        for i in 0..10 {
+            assert!(mailbox.push(message(i)).is_ok());
+        }
+        let mut run = vec![rx.try_recv().expect("a message")];
+        rx.take_messages(&mut run, 4, 1024);
+        assert_eq!(run.len(), 4, "at most four messages");
+        let mut run = vec![rx.try_recv().expect("a message")];
+        rx.take_messages(&mut run, 64, 3);
+        assert_eq!(run.len(), 3, "at most three payload bytes");
     }
 
     #[test]

@@ -162,6 +162,8 @@ macro_rules! registry {
 registry! {
     /// Messages and calls handled by actors.
     messages_handled: Counter = "wactor_messages_handled_total",
+    /// Runs of two or more plain messages handed to an actor in one call (see `handle-messages`), counted as they start; their messages count in wactor_messages_handled_total.
+    message_batches: Counter = "wactor_message_batches_total",
     /// Calls (from the host or from actors) run on the caller's task, on an idle actor's instance, instead of through its mailbox.
     direct_calls: Counter = "wactor_direct_calls_total",
     /// Messages sent (delivered to a mailbox or refused).

@@ -15,6 +15,7 @@
 //! message kind, the call's ref and the trace id) nested in the actor's
 //! `actor` span (behaviour and pid).
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
@@ -70,12 +71,20 @@ impl FromStr for TraceId {
 }
 
 tokio::task_local! {
-    static CURRENT: TraceId;
+    // A cell, so that an actor handling a batch of messages can move the
+    // id on from one message to the next (see `batch`).
+    static CURRENT: Cell<TraceId>;
 }
 
 /// The trace id in force on this task, if any.
 pub fn current() -> Option<TraceId> {
-    CURRENT.try_with(|t| *t).ok()
+    CURRENT.try_with(Cell::get).ok()
+}
+
+/// Replaces the trace id in force (for the rest of the innermost scope);
+/// nothing happens outside any scope.
+pub(crate) fn set_current(trace: TraceId) {
+    let _ = CURRENT.try_with(|c| c.set(trace));
 }
 
 /// The trace id in force, or a new one: what a send or call carries.
@@ -86,12 +95,21 @@ pub fn current_or_new() -> TraceId {
 /// Runs `f` with `trace` as the current trace id: whatever `f` sends or
 /// calls carries it.
 pub async fn scope<F: Future>(trace: TraceId, f: F) -> F::Output {
-    CURRENT.scope(trace, f).await
+    CURRENT.scope(Cell::new(trace), f).await
 }
 
 /// [`scope`] for code that does not wait.
 pub fn sync_scope<R>(trace: TraceId, f: impl FnOnce() -> R) -> R {
-    CURRENT.sync_scope(trace, f)
+    CURRENT.sync_scope(Cell::new(trace), f)
+}
+
+/// [`sync_scope`] that also returns the id in force when `f` returned
+/// (which [`set_current`] may have changed).
+pub(crate) fn sync_scope_kept<R>(trace: TraceId, f: impl FnOnce() -> R) -> (R, TraceId) {
+    CURRENT.sync_scope(Cell::new(trace), || {
+        let out = f();
+        (out, CURRENT.with(Cell::get))
+    })
 }
 
 /// Runs an actor's handling of one envelope inside its `message` span,
@@ -116,7 +134,7 @@ pub(crate) async fn handling<F: Future>(
     let mut handling = std::pin::pin!(handling);
     let out = std::future::poll_fn(|cx| {
         let _entered = span.enter();
-        CURRENT.sync_scope(trace, || handling.as_mut().poll(cx))
+        sync_scope(trace, || handling.as_mut().poll(cx))
     })
     .await;
     if let Some(started) = started {
@@ -136,6 +154,21 @@ mod tests {
         assert!("0".repeat(32).parse::<TraceId>().is_err());
         assert!("xyz".parse::<TraceId>().is_err());
         assert!("g".repeat(32).parse::<TraceId>().is_err());
+    }
+
+    #[test]
+    fn an_id_moved_on_inside_a_scope_is_the_one_kept() {
+        let (a, b) = (TraceId::new(), TraceId::new());
+        let (seen, kept) = sync_scope_kept(a, || {
+            let before = current();
+            set_current(b);
+            (before, current())
+        });
+        assert_eq!(seen, (Some(a), Some(b)));
+        assert_eq!(kept, b);
+        assert_eq!(current(), None, "nothing leaks out of the scope");
+        set_current(a);
+        assert_eq!(current(), None, "outside any scope nothing is set");
     }
 
     #[tokio::test]

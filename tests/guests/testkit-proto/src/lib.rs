@@ -251,4 +251,6 @@ pub enum TestMessage {
     },
     /// Loops forever inside the message handler.
     Spin,
+    /// Traps inside the message handler.
+    Trap,
 }

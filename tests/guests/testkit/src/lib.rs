@@ -61,6 +61,7 @@ impl Actor for Testkit {
             TestMessage::AnswerLater { call, payload } => answer(ctx, &call, &payload, None),
             TestMessage::Answer { call, payload, error } => answer(ctx, &call, &payload, error.as_deref()),
             TestMessage::Spin => spin(),
+            TestMessage::Trap => panic!("testkit: told to trap in a message"),
         }
     }
 
