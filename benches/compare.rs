@@ -343,12 +343,19 @@ async fn send_one_to_one(sizes: &Sizes) -> (Figure, Figure) {
     wactor_get(&node, &pid).await;
     let mut wactor = Vec::new();
     for _ in 0..SEND_ROUNDS {
+        let handled = metric(&node, "wactor_messages_handled_total");
         let started = Instant::now();
         for _ in 0..sizes.sends {
             node.send(&pid, Vec::new()).expect("send");
         }
         wactor_get(&node, &pid).await;
         wactor.push(rate(sizes.sends, started.elapsed()));
+        // The counter ignores plain messages; the node counts them.
+        assert_eq!(
+            metric(&node, "wactor_messages_handled_total") - handled,
+            sizes.sends as u64 + 1,
+            "the actor handled every message, and the call behind them"
+        );
     }
     node.shutdown(Duration::from_secs(5)).await;
 
@@ -381,6 +388,7 @@ async fn send_n_to_n(sizes: &Sizes) -> (Figure, Figure) {
     }
     let mut wactor = Vec::new();
     for _ in 0..SEND_ROUNDS {
+        let handled = metric(&node, "wactor_messages_handled_total");
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for pid in &pids {
@@ -397,6 +405,11 @@ async fn send_n_to_n(sizes: &Sizes) -> (Figure, Figure) {
             r.expect("sender task");
         }
         wactor.push(rate(total, started.elapsed()));
+        assert_eq!(
+            metric(&node, "wactor_messages_handled_total") - handled,
+            (total + sizes.pairs) as u64,
+            "the actors handled every message, and the calls behind them"
+        );
     }
     node.shutdown(Duration::from_secs(5)).await;
 

@@ -136,7 +136,7 @@ impl<A: Actor + Handoff> bindings::Guest for Glue<A> {
         let mut first = true;
         // A malformed batch is the host's fault: a trap says so, and the
         // messages not reached stay in the mailbox.
-        while let Some((from, message)) = frames.next_frame().expect("a well-formed batch") {
+        while let Some((from, message)) = frames.next_frame().unwrap_or_else(|_| panic!("malformed batch")) {
             if !first && !bindings::wactor::actor::host::batch_next() {
                 return;
             }
@@ -227,53 +227,49 @@ struct Frames<'a> {
     from: Option<Pid>,
 }
 
+/// Bytes that are not a batch. Without words: every byte of text here
+/// would be in each actor's memory, and only a broken host gets here.
+struct Malformed;
+
 impl<'a> Frames<'a> {
-    /// The next message and its sender; `None` at the end; an error if the
-    /// bytes are not a batch.
-    fn next_frame(&mut self) -> Result<Option<(Pid, &'a [u8])>, &'static str> {
+    /// The next message and its sender; `None` at the end.
+    fn next_frame(&mut self) -> Result<Option<(Pid, &'a [u8])>, Malformed> {
         let Some((&tag, rest)) = self.rest.split_first() else {
             return Ok(None);
         };
         self.rest = rest;
-        match tag {
-            0 => {}
-            1 => {
-                let len = self.u32()? as usize;
-                let node = self.bytes(len)?;
-                let node = std::str::from_utf8(node).map_err(|_| "a node name that is not UTF-8")?;
-                let id = self.u64()?;
-                let creation = self.u64()?;
-                self.from = Some(Pid {
-                    node: node.to_string(),
-                    id,
-                    creation,
-                });
-            }
-            _ => return Err("an unknown frame tag"),
+        if tag == 1 {
+            let len = self.u32()? as usize;
+            let node = String::from_utf8(self.bytes(len)?.to_vec()).map_err(|_| Malformed)?;
+            let id = self.u64()?;
+            let creation = self.u64()?;
+            self.from = Some(Pid { node, id, creation });
+        } else if tag != 0 {
+            return Err(Malformed);
         }
-        let from = self.from.clone().ok_or("a first frame without its sender")?;
+        let from = self.from.clone().ok_or(Malformed)?;
         let len = self.u32()? as usize;
         Ok(Some((from, self.bytes(len)?)))
     }
 
-    fn bytes(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], Malformed> {
         if self.rest.len() < n {
-            return Err("a frame cut short");
+            return Err(Malformed);
         }
         let (taken, rest) = self.rest.split_at(n);
         self.rest = rest;
         Ok(taken)
     }
 
-    fn u32(&mut self) -> Result<u32, &'static str> {
-        let b = self.bytes(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    fn u32(&mut self) -> Result<u32, Malformed> {
+        let mut a = [0; 4];
+        a.copy_from_slice(self.bytes(4)?);
+        Ok(u32::from_le_bytes(a))
     }
 
-    fn u64(&mut self) -> Result<u64, &'static str> {
-        let b = self.bytes(8)?;
+    fn u64(&mut self) -> Result<u64, Malformed> {
         let mut a = [0; 8];
-        a.copy_from_slice(b);
+        a.copy_from_slice(self.bytes(8)?);
         Ok(u64::from_le_bytes(a))
     }
 }
