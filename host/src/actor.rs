@@ -604,7 +604,9 @@ async fn serve(
             }
             batch::Next::Batch(func, mut letters) => {
                 node.metrics.message_batches.inc();
-                let handling = batch::handle(&mut inst, func, &letters);
+                // Boxed, once per batch: inline, it would make every
+                // serving actor's task larger.
+                let handling = Box::pin(batch::handle(&mut inst, func, &letters));
                 let (step, handled) = match until_control(handling, control, &mut stop_after).await {
                     Ok(out) => out,
                     Err(ending) => return ending.into(),
