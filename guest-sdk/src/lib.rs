@@ -1,9 +1,11 @@
 //! Write wactor actors in Rust.
 //!
 //! A wactor actor is a WebAssembly component that exports the
-//! `wactor:actor/actor` world (`wit/actor.wit` in the wactor repository). The
-//! host runs each actor in its own sandbox, hands it one message or call at a
-//! time, and lets it talk to other actors through the host's imports. This
+//! `wactor:actor/actor` world (`wit/actor.wit` in the wactor repository);
+//! this crate builds its `actor-batched` form, which also takes messages that
+//! piled up in one call. The host runs each actor in its own sandbox, has it
+//! handle one message or call at a time, and lets it talk to other actors
+//! through the host's imports. This
 //! crate turns that contract into ordinary Rust: a trait to implement, typed
 //! messages, and a [`Context`] with safe methods for everything the host
 //! offers. User code needs no `unsafe` and never sees the raw interface types.

@@ -44,6 +44,11 @@ pub(crate) const MAX_MESSAGES: usize = 64;
 /// handed over, alone).
 pub(crate) const MAX_BYTES: usize = 64 * 1024;
 
+/// Bytes of frame buffer an instance keeps between batches: a burst of
+/// large messages may grow it to [`MAX_BYTES`] and more, which is let go
+/// rather than kept by every actor that once had one.
+const KEPT_FRAME_BYTES: usize = 4 * 1024;
+
 /// The component's `handle-messages` export, looked up in an instance the
 /// first time a batch could be handed to it.
 #[derive(Clone, Copy)]
@@ -167,6 +172,9 @@ pub(crate) async fn handle(inst: &mut Instance, func: Func, letters: &[Letter]) 
         .await
     };
     let handled = inst.store.data_mut().batch.take().map_or(1, |c| c.at + 1);
+    if inst.frames.capacity() > KEPT_FRAME_BYTES {
+        inst.frames = Vec::new();
+    }
     let step = match outcome {
         Ok(()) => Step::Continue,
         Err(e) => Step::Trap(inst.store.data().trap_reason(&e)),
