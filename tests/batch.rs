@@ -9,13 +9,21 @@
 use std::time::Duration;
 
 use wactor::{DeliveryError, NodeConfig, Restart, RestartPolicy};
-use wactor_e2e::proto::{TestMessage, TestRequest};
+use wactor_e2e::proto::{TestMessage, TestRequest, WireError};
 use wactor_e2e::*;
 
 const SOON: Duration = Duration::from_secs(30);
 
 /// Messages in one batch at most (`batch::MAX_MESSAGES`).
 const MAX_BATCH: u64 = 64;
+
+fn permanent() -> RestartPolicy {
+    RestartPolicy {
+        restart: Restart::Permanent,
+        max_restarts: 3,
+        within: Duration::from_secs(600),
+    }
+}
 
 fn record(i: u32) -> Vec<u8> {
     enc(&TestMessage::Record(i.to_le_bytes().to_vec()))
@@ -46,14 +54,7 @@ async fn messages_that_pile_up_are_handled_in_batches_in_order() {
 #[tokio::test]
 async fn a_trap_in_a_batch_keeps_the_messages_after_it_for_the_restarted_actor() {
     let node = node(&["testkit"]).await;
-    node.set_restart_policy(
-        "testkit",
-        RestartPolicy {
-            restart: Restart::Permanent,
-            max_restarts: 3,
-            within: Duration::from_secs(600),
-        },
-    );
+    node.set_restart_policy("testkit", permanent());
     let pid = testkit(&node, None).await;
     let batches = metric(&node, "wactor_message_batches_total");
     for i in 0..3 {
@@ -118,6 +119,39 @@ async fn a_kill_during_a_batch_ends_the_actor_and_the_node_goes_on() {
     wait_until("the actor is gone", SOON, || row(&node, &pid).is_none()).await;
     let other = testkit(&node, None).await;
     assert_echoes(&node, &other, b"still serving").await;
+}
+
+#[tokio::test]
+async fn an_exit_signal_during_a_batch_keeps_the_messages_after_it_for_the_restarted_actor() {
+    let endless = NodeConfig {
+        cpu_budget_ticks: 1_000_000,
+        ..NodeConfig::default()
+    };
+    let node = node_with(endless, &["testkit"]).await;
+    node.set_restart_policy("testkit", permanent());
+    let a = testkit(&node, None).await;
+    let b = testkit(&node, None).await;
+    let linked: Result<(), WireError> = ask(&node, &a, &TestRequest::Link(wire(&b))).await.unwrap();
+    assert_eq!(linked, Ok(()));
+    let batches = metric(&node, "wactor_message_batches_total");
+    node.send(&a, record(0)).unwrap();
+    // The batch stops in its second message, until the exit signal comes.
+    node.send(&a, enc(&TestMessage::Spin)).unwrap();
+    node.send(&a, record(1)).unwrap();
+    node.send(&a, record(2)).unwrap();
+    wait_until("the batch started", SOON, || {
+        metric(&node, "wactor_message_batches_total") > batches
+    })
+    .await;
+    assert!(node.kill(&b, "partner gone"));
+    wait_until("the linked actor restarted", SOON, || {
+        node.restarts(&a) == Some(1)
+    })
+    .await;
+    // The spinning message went with the instance; the two after it were
+    // not lost.
+    let received: Vec<Vec<u8>> = ask(&node, &a, &TestRequest::Received).await.unwrap();
+    assert_eq!(received, recorded(1..3));
 }
 
 #[tokio::test]

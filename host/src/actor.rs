@@ -607,17 +607,27 @@ async fn serve(
                 // Boxed, once per batch: inline, it would make every
                 // serving actor's task larger.
                 let handling = Box::pin(batch::handle(&mut inst, func, &letters));
-                let (step, handled) = match until_control(handling, control, &mut stop_after).await {
-                    Ok(out) => out,
-                    Err(ending) => return ending.into(),
+                let outcome = until_control(handling, control, &mut stop_after).await;
+                // A kill or an exit signal drops the message the guest was
+                // in, as it would drop a message handled alone; the ones
+                // after it stay in the mailbox, for a restarted instance.
+                let (reached, handled) = match &outcome {
+                    Ok((_, reached)) => (*reached, *reached),
+                    Err(_) => {
+                        let reached = batch::reached(&mut inst);
+                        (reached, reached - 1)
+                    }
                 };
+                let reached = reached.clamp(1, letters.len());
                 // The first message's slot was freed when it was received;
                 // the messages not reached go back in front, slots kept.
-                let handled = handled.max(1);
-                rx.handed_out(handled - 1);
+                rx.handed_out(reached - 1);
                 count_handled(node, me, handled);
-                rx.give_back_messages(letters.drain(handled..));
-                step
+                rx.give_back_messages(letters.drain(reached..));
+                match outcome {
+                    Ok((step, _)) => step,
+                    Err(ending) => return ending.into(),
+                }
             }
         };
         if !matches!(step, Step::Continue) {

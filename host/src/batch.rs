@@ -20,7 +20,8 @@
 //!   back to the front of the mailbox, in order.
 //! * A trap ends the batch at the message that trapped, as it would end
 //!   that message alone; the messages after it stay in the mailbox for the
-//!   restarted instance.
+//!   restarted instance. So does a kill or an exit signal: the message the
+//!   guest was in goes with the instance, the ones after it stay.
 //! * A batch holds only plain messages: a call, or anything on the system
 //!   lane, ends the run being taken, so nothing overtakes what was sent
 //!   before it.
@@ -171,7 +172,7 @@ pub(crate) async fn handle(inst: &mut Instance, func: Func, letters: &[Letter]) 
         })
         .await
     };
-    let handled = inst.store.data_mut().batch.take().map_or(1, |c| c.at + 1);
+    let handled = reached(inst);
     if inst.frames.capacity() > KEPT_FRAME_BYTES {
         inst.frames = Vec::new();
     }
@@ -180,6 +181,13 @@ pub(crate) async fn handle(inst: &mut Instance, func: Func, letters: &[Letter]) 
         Err(e) => Step::Trap(inst.store.data().trap_reason(&e)),
     };
     (step, handled)
+}
+
+/// How many messages of the batch the guest reached (the one it was in
+/// included); ends the batch. Also for a batch cut short by a kill or an
+/// exit signal, whose handling future was dropped mid-call.
+pub(crate) fn reached(inst: &mut Instance) -> usize {
+    inst.store.data_mut().batch.take().map_or(1, |c| c.at + 1)
 }
 
 /// Frames `letters` for `handle-messages` (the format is in the WIT file).
