@@ -215,13 +215,13 @@ impl Process {
         });
     }
 
-    /// Forgets a link's exit signal once the actor restarted, so that the
-    /// host can still stop or kill it later.
     /// A kill, stop or exit signal waits to be acted on.
     pub(crate) fn control_pending(&self) -> bool {
         self.control.borrow().is_some()
     }
 
+    /// Forgets a link's exit signal once the actor restarted, so that the
+    /// host can still stop or kill it later.
     pub(crate) fn clear_exit_signal(&self) {
         self.control.send_if_modified(|c| {
             if matches!(c, Some(Control::Exit(_))) {
