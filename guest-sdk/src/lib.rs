@@ -7,7 +7,8 @@
 //! handle one message or call at a time, and lets it talk to other actors
 //! through the host's imports. This crate turns that contract into ordinary
 //! Rust: a trait to implement, typed messages, and a [`Context`] with safe
-//! methods for everything the host offers. User code needs no `unsafe` and never sees the raw interface types.
+//! methods for everything the host offers. User code needs no `unsafe` and
+//! never sees the raw interface types.
 //!
 //! # A first actor
 //!
