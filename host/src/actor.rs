@@ -608,24 +608,18 @@ async fn serve(
                 // serving actor's task larger.
                 let handling = Box::pin(batch::handle(&mut inst, func, &letters));
                 let outcome = until_control(handling, control, &mut stop_after).await;
+                let reached = batch::reached(&mut inst).clamp(1, letters.len());
                 // A kill or an exit signal drops the message the guest was
                 // in, as it would drop a message handled alone; the ones
                 // after it stay in the mailbox, for a restarted instance.
-                let (reached, handled) = match &outcome {
-                    Ok((_, reached)) => (*reached, *reached),
-                    Err(_) => {
-                        let reached = batch::reached(&mut inst);
-                        (reached, reached - 1)
-                    }
-                };
-                let reached = reached.clamp(1, letters.len());
+                let handled = if outcome.is_ok() { reached } else { reached - 1 };
                 // The first message's slot was freed when it was received;
                 // the messages not reached go back in front, slots kept.
                 rx.handed_out(reached - 1);
                 count_handled(node, me, handled);
                 rx.give_back_messages(letters.drain(reached..));
                 match outcome {
-                    Ok((step, _)) => step,
+                    Ok(step) => step,
                     Err(ending) => return ending.into(),
                 }
             }

@@ -143,10 +143,9 @@ pub(crate) fn next(
 }
 
 /// Hands `letters` (two or more plain messages) to `func`, the guest's
-/// `handle-messages`. Returns what the last message handled led to and
-/// how many were handled (at least one: the first is always delivered);
-/// the rest were not reached.
-pub(crate) async fn handle(inst: &mut Instance, func: Func, letters: &[Letter]) -> (Step, usize) {
+/// `handle-messages`, and returns what the last message handled led to.
+/// [`reached`] then tells how many the guest got to.
+pub(crate) async fn handle(inst: &mut Instance, func: Func, letters: &[Letter]) -> Step {
     inst.frames.clear();
     encode(letters, &mut inst.frames);
     let traces: Vec<TraceId> = letters.iter().map(|l| l.trace).collect();
@@ -172,20 +171,18 @@ pub(crate) async fn handle(inst: &mut Instance, func: Func, letters: &[Letter]) 
         })
         .await
     };
-    let handled = reached(inst);
     if inst.frames.capacity() > KEPT_FRAME_BYTES {
         inst.frames = Vec::new();
     }
-    let step = match outcome {
+    match outcome {
         Ok(()) => Step::Continue,
         Err(e) => Step::Trap(inst.store.data().trap_reason(&e)),
-    };
-    (step, handled)
+    }
 }
 
 /// How many messages of the batch the guest reached (the one it was in
-/// included); ends the batch. Also for a batch cut short by a kill or an
-/// exit signal, whose handling future was dropped mid-call.
+/// included), and ends the batch: after [`handle`] returned, or after a
+/// kill or an exit signal dropped it mid-call.
 pub(crate) fn reached(inst: &mut Instance) -> usize {
     inst.store.data_mut().batch.take().map_or(1, |c| c.at + 1)
 }
