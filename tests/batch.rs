@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use wactor::{DeliveryError, NodeConfig, Restart, RestartPolicy};
+use wactor::DeliveryError;
 use wactor_e2e::proto::{TestMessage, TestRequest, WireError};
 use wactor_e2e::*;
 
@@ -16,14 +16,6 @@ const SOON: Duration = Duration::from_secs(30);
 
 /// Messages in one batch at most (`batch::MAX_MESSAGES`).
 const MAX_BATCH: u64 = 64;
-
-fn permanent() -> RestartPolicy {
-    RestartPolicy {
-        restart: Restart::Permanent,
-        max_restarts: 3,
-        within: Duration::from_secs(600),
-    }
-}
 
 fn record(i: u32) -> Vec<u8> {
     enc(&TestMessage::Record(i.to_le_bytes().to_vec()))
@@ -99,12 +91,8 @@ async fn a_call_behind_messages_is_answered_after_them_and_before_the_next() {
 
 #[tokio::test]
 async fn a_kill_during_a_batch_ends_the_actor_and_the_node_goes_on() {
-    // A budget of hours: only the kill ends the spinning message.
-    let endless = NodeConfig {
-        cpu_budget_ticks: 1_000_000,
-        ..NodeConfig::default()
-    };
-    let node = node_with(endless, &["testkit"]).await;
+    // Only the kill ends the spinning message.
+    let node = node_with(endless(), &["testkit"]).await;
     let pid = testkit(&node, None).await;
     let batches = metric(&node, "wactor_message_batches_total");
     node.send(&pid, record(0)).unwrap();
@@ -123,11 +111,7 @@ async fn a_kill_during_a_batch_ends_the_actor_and_the_node_goes_on() {
 
 #[tokio::test]
 async fn an_exit_signal_during_a_batch_keeps_the_messages_after_it_for_the_restarted_actor() {
-    let endless = NodeConfig {
-        cpu_budget_ticks: 1_000_000,
-        ..NodeConfig::default()
-    };
-    let node = node_with(endless, &["testkit"]).await;
+    let node = node_with(endless(), &["testkit"]).await;
     node.set_restart_policy("testkit", permanent());
     let a = testkit(&node, None).await;
     let b = testkit(&node, None).await;

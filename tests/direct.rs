@@ -4,30 +4,9 @@
 
 use std::time::Duration;
 
-use wactor::{DeliveryError, NodeConfig, Restart, RestartPolicy};
+use wactor::DeliveryError;
 use wactor_e2e::proto::{Target, TestMessage, TestRequest, WireError};
 use wactor_e2e::*;
-
-fn permanent() -> RestartPolicy {
-    RestartPolicy {
-        restart: Restart::Permanent,
-        max_restarts: 5,
-        within: Duration::from_secs(600),
-    }
-}
-
-/// A node whose actors may each run `ticks` epoch ticks per message.
-fn budget(ticks: u64) -> NodeConfig {
-    NodeConfig {
-        cpu_budget_ticks: ticks,
-        ..NodeConfig::default()
-    }
-}
-
-/// A budget of hours: only a kill ends a spinning handler.
-fn endless() -> NodeConfig {
-    budget(1_000_000)
-}
 
 #[tokio::test]
 async fn a_call_from_the_host_to_an_idle_actor_runs_directly() {

@@ -9,11 +9,34 @@ use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::broadcast;
-use wactor::{ActorInfo, Exit, Node, NodeConfig, Pid};
+use wactor::{ActorInfo, Exit, Node, NodeConfig, Pid, Restart, RestartPolicy};
 
 pub use testkit_proto as proto;
 
 pub mod binary;
+
+/// A node config whose actors may each run `ticks` epoch ticks per
+/// message.
+pub fn budget(ticks: u64) -> NodeConfig {
+    NodeConfig {
+        cpu_budget_ticks: ticks,
+        ..NodeConfig::default()
+    }
+}
+
+/// A CPU budget of hours: only a kill ends a spinning handler.
+pub fn endless() -> NodeConfig {
+    budget(1_000_000)
+}
+
+/// Restart always, up to five times in ten minutes.
+pub fn permanent() -> RestartPolicy {
+    RestartPolicy {
+        restart: Restart::Permanent,
+        max_restarts: 5,
+        within: Duration::from_secs(600),
+    }
+}
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
