@@ -442,10 +442,11 @@ async fn send_n_to_n(sizes: &Sizes) -> (Figure, Figure) {
     (after_warm_up(wactor), after_warm_up(native))
 }
 
-/// p50 and p99 of the call round trip, wactor then native, with the
-/// caller a task on the runtime (as a server's request handler is) or the
-/// embedding program's own thread blocked on the runtime (`block_on`, where
-/// every wake-up crosses threads).
+/// p50 and p99 of the call round trip, wactor and native in alternating
+/// rounds ([`CALL_ROUNDS`]), with the caller a task on the runtime (as a
+/// server's request handler is) or the embedding program's own thread
+/// blocked on the runtime (`block_on`, where every wake-up crosses
+/// threads).
 async fn call_round_trip(calls: usize, caller: Caller) -> ((Figure, Figure), (Figure, Figure)) {
     match caller {
         Caller::Task => tokio::spawn(call_round_trip_here(calls))
@@ -464,33 +465,27 @@ enum Caller {
 /// The sorted round-trip times of `calls` sequential `increment` calls to
 /// `to`, after a 10 % warm-up.
 async fn timed_calls(node: &Node, to: &Pid, calls: usize) -> Vec<Duration> {
-    let warmup = calls / 10;
     let mut lat = Vec::with_capacity(calls);
-    for i in 0..warmup + calls {
-        let started = Instant::now();
-        node.call(to, INCREMENT.to_vec(), None).await.expect("call");
-        if i >= warmup {
-            lat.push(started.elapsed());
-        }
-    }
+    wactor_calls(node, to, calls / 10, &mut lat).await;
+    lat.clear();
+    wactor_calls(node, to, calls, &mut lat).await;
     lat.sort();
     lat
 }
 
-async fn call_round_trip_here(calls: usize) -> ((Figure, Figure), (Figure, Figure)) {
-    let warmup = calls / 10;
-    let node = wactor_node(NodeConfig::default()).await;
-    let pid = node.spawn("counter", Vec::new()).await.expect("spawn");
-    let mut lat = timed_calls(&node, &pid, calls).await;
-    let w = (
-        Figure::Time(percentile(&lat, 0.5)),
-        Figure::Time(percentile(&lat, 0.99)),
-    );
-    node.shutdown(Duration::from_secs(5)).await;
+/// Adds the round-trip times of `calls` sequential `increment` calls to
+/// `to` to `lat`.
+async fn wactor_calls(node: &Node, to: &Pid, calls: usize, lat: &mut Vec<Duration>) {
+    for _ in 0..calls {
+        let started = Instant::now();
+        node.call(to, INCREMENT.to_vec(), None).await.expect("call");
+        lat.push(started.elapsed());
+    }
+}
 
-    let actor = native_spawn().await;
-    lat.clear();
-    for i in 0..warmup + calls {
+/// [`wactor_calls`] on the native counter.
+async fn native_calls(actor: &ActorRef<CounterMsg>, calls: usize, lat: &mut Vec<Duration>) {
+    for _ in 0..calls {
         let started = Instant::now();
         match actor
             .call(CounterMsg::Increment, None)
@@ -500,17 +495,43 @@ async fn call_round_trip_here(calls: usize) -> ((Figure, Figure), (Figure, Figur
             CallResult::Success(_) => {}
             other => panic!("ractor call failed: {}", describe(&other)),
         }
-        if i >= warmup {
-            lat.push(started.elapsed());
-        }
+        lat.push(started.elapsed());
     }
-    lat.sort();
-    let n = (
-        Figure::Time(percentile(&lat, 0.5)),
-        Figure::Time(percentile(&lat, 0.99)),
-    );
+}
+
+/// Rounds the call round trip alternates between wactor and native: this
+/// machine's speed drifts by a third over seconds, and both sides' figures
+/// should come from the same stretches of time.
+const CALL_ROUNDS: usize = 5;
+
+async fn call_round_trip_here(calls: usize) -> ((Figure, Figure), (Figure, Figure)) {
+    let node = wactor_node(NodeConfig::default()).await;
+    let pid = node.spawn("counter", Vec::new()).await.expect("spawn");
+    let actor = native_spawn().await;
+    let (mut w, mut n) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
+    // Warm-up: 10 %, discarded.
+    wactor_calls(&node, &pid, calls / 10, &mut w).await;
+    native_calls(&actor, calls / 10, &mut n).await;
+    w.clear();
+    n.clear();
+    for _ in 0..CALL_ROUNDS {
+        wactor_calls(&node, &pid, calls / CALL_ROUNDS, &mut w).await;
+        native_calls(&actor, calls / CALL_ROUNDS, &mut n).await;
+    }
+    w.sort();
+    n.sort();
+    node.shutdown(Duration::from_secs(5)).await;
     actor.stop(None);
-    ((w.0, n.0), (w.1, n.1))
+    (
+        (
+            Figure::Time(percentile(&w, 0.5)),
+            Figure::Time(percentile(&n, 0.5)),
+        ),
+        (
+            Figure::Time(percentile(&w, 0.99)),
+            Figure::Time(percentile(&n, 0.99)),
+        ),
+    )
 }
 
 /// p50 of a call from a task to a pool of [`POOL_WORKERS`] counters: each
