@@ -385,7 +385,10 @@ mod spare {
             .ok()
             .flatten()
             .and_then(|b| b.downcast::<MaybeUninit<F>>().ok());
-        Box::into_pin(Box::write(spare.unwrap_or_else(Box::new_uninit), f))
+        let mut slot = spare.unwrap_or_else(Box::new_uninit);
+        slot.write(f);
+        // SAFETY: written just above.
+        Box::into_pin(unsafe { slot.assume_init() })
     }
 
     /// Drops `run` and keeps its allocation as this thread's spare.
