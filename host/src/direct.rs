@@ -367,21 +367,20 @@ impl<F: Future<Output = ()> + Send + 'static> Drop for Detached<F> {
 /// direct call's time. Each thread keeps the last one it freed.
 mod spare {
     use std::any::Any;
-    use std::cell::RefCell;
+    use std::cell::Cell;
     use std::mem::MaybeUninit;
     use std::pin::Pin;
 
     thread_local! {
-        static SPARE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+        static SPARE: Cell<Option<Box<dyn Any>>> = const { Cell::new(None) };
     }
 
     /// `f` on the heap, in this thread's spare allocation when it has one
     /// of the right type.
-    #[inline(always)]
     pub(super) fn boxed<F: 'static>(f: F) -> Pin<Box<F>> {
         // None while the thread's locals are being torn down.
         let spare = SPARE
-            .try_with(|s| s.borrow_mut().take())
+            .try_with(Cell::take)
             .ok()
             .flatten()
             .and_then(|b| b.downcast::<MaybeUninit<F>>().ok());
@@ -403,6 +402,6 @@ mod spare {
             Box::from_raw(raw.cast::<MaybeUninit<F>>())
         };
         // Freed instead while the thread's locals are being torn down.
-        let _ = SPARE.try_with(|s| *s.borrow_mut() = Some(spare));
+        let _ = SPARE.try_with(|s| s.set(Some(spare)));
     }
 }
