@@ -393,7 +393,9 @@ impl NodeInner {
         // Visible before `init` runs, so `init` can send to itself.
         self.processes.insert(pid.id, process.clone());
         let (started_tx, started_rx) = oneshot::channel();
-        let span = tracing::info_span!("actor", actor = %behaviour.name, pid = %pid);
+        // A root span: the actor outlives the message of the spawner that
+        // started it, and its log lines carry only its own trace ids.
+        let span = tracing::info_span!(parent: None, "actor", actor = %behaviour.name, pid = %pid);
         // `init` (and so whatever it sends) continues the spawner's trace.
         let run = run(self.clone(), process, behaviour, rx, control, args, started_tx);
         debug_assert!(
@@ -417,8 +419,9 @@ impl NodeInner {
         // Before the exit is announced: whoever sees it can spawn again.
         self.spawn_counts.release(p.pid.id);
         self.release_names(p);
-        for r in p.close_owed() {
-            self.calls.fail(r, DeliveryError::Terminated(reason.to_string()));
+        for call in p.close_owed() {
+            self.calls
+                .fail(call.r, DeliveryError::Terminated(call.reason(reason)));
         }
         self.close_async_calls(p);
         self.announce_exit(p, reason);
@@ -511,8 +514,9 @@ async fn run(
         // the failure also sees the restart.
         let n = me.sup.restarts.fetch_add(1, Ordering::Relaxed) + 1;
         node.metrics.restarts.inc();
-        // The new instance cannot answer what the old one was holding.
-        for r in me.drain_owed() {
+        // The new instance cannot answer what the old one was holding; the
+        // calls still queued stay for it, as the messages do.
+        for r in me.drain_taken() {
             node.calls.fail(r, DeliveryError::Terminated(reason.clone()));
         }
         me.clear_exit_signal();

@@ -127,3 +127,17 @@ impl From<crate::mailbox::Info> for wit::Info {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_wit_package_named_in_errors_is_the_one_bound() {
+        let wit = include_str!("../../wit/actor.wit");
+        let package = wit
+            .lines()
+            .find_map(|l| l.strip_prefix("package "))
+            .and_then(|l| l.strip_suffix(';'))
+            .expect("a package line");
+        assert_eq!(package, crate::error::WIT_PACKAGE);
+    }
+}

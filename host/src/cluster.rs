@@ -146,6 +146,19 @@ impl Cluster {
         }
     }
 
+    /// `no-connection` unless `node` is up and this node is connected to
+    /// the NATS server now: a confirmed frame is not queued in the client
+    /// while it reconnects, so that `no-connection` always means the frame
+    /// was not sent and cannot arrive later.
+    pub(crate) fn check_reachable(&self, node: &str) -> Result<(), DeliveryError> {
+        self.check_up(node)?;
+        if self.transport.connected() {
+            Ok(())
+        } else {
+            Err(DeliveryError::NoConnection)
+        }
+    }
+
     /// Queues `frame` for `node`.
     pub(crate) fn publish(&self, node: &str, frame: &Frame) -> Result<(), DeliveryError> {
         self.transport.publish_to(node, frame)
@@ -178,8 +191,8 @@ impl Cluster {
     ) -> Result<(), DeliveryError> {
         match tokio::time::timeout(self.config.ack_timeout, rx).await {
             Ok(Ok(result)) => result,
-            // Dropped: the node went down.
-            Ok(Err(_)) => Err(DeliveryError::NoConnection),
+            // Dropped: the node went down (see `node_down`).
+            Ok(Err(_)) => Err(DeliveryError::Timeout),
             Err(_) => {
                 self.acks.remove(&id);
                 Err(DeliveryError::Timeout)
@@ -315,7 +328,17 @@ async fn receive(node: Weak<NodeInner>, inbox: Inbox) {
             |subject, frame| {
                 let Some(node) = node.upgrade() else { return false };
                 match frame {
-                    Ok(frame) => node.on_frame(frame),
+                    Ok(frame) => match bad_node_name(&frame) {
+                        // Such a name would become a peer that can never be
+                        // answered (its subject is not one token), going up
+                        // and down with every frame.
+                        Some(name) => tracing::warn!(
+                            %subject,
+                            node = %name.escape_debug(),
+                            "dropped a frame that names a node by an invalid name (empty, over 128 bytes, or with `.`, `*`, `>`, `@` or whitespace)"
+                        ),
+                        None => node.on_frame(frame),
+                    },
                     Err(e) => bad_frame(subject, &e),
                 }
                 true
@@ -327,6 +350,39 @@ async fn receive(node: Weak<NodeInner>, inbox: Inbox) {
             },
         )
         .await;
+}
+
+/// The first node name in `frame` that no node can have, if any.
+fn bad_node_name(frame: &Frame) -> Option<&str> {
+    fn pids<'a>(pids: &[&'a WirePid]) -> Vec<&'a str> {
+        pids.iter().map(|p| p.node.as_str()).collect()
+    }
+    let names: Vec<&str> = match frame {
+        Frame::Heartbeat { node, .. } | Frame::Leaving { node, .. } => vec![node.as_str()],
+        Frame::Send { from, .. } | Frame::Call { from, .. } => pids(&[from]),
+        Frame::Response { caller, ack, .. } => {
+            let mut v = pids(&[caller]);
+            v.extend(ack.as_ref().map(|(node, _)| node.as_str()));
+            v
+        }
+        Frame::Ack { .. } => Vec::new(),
+        Frame::Monitor { watcher, .. } | Frame::Demonitor { watcher, .. } => pids(&[watcher]),
+        Frame::Down { watcher, pid, .. } => pids(&[watcher, pid]),
+        Frame::Link { from, to, .. } | Frame::Unlink { from, to } | Frame::Exit { from, to, .. } => {
+            pids(&[from, to])
+        }
+        Frame::Probe {
+            initiator,
+            waiter,
+            path,
+            ..
+        } => {
+            let mut v = pids(&[initiator, waiter]);
+            v.extend(path.iter().map(|p| p.node.as_str()));
+            v
+        }
+    };
+    names.into_iter().find(|n| !crate::pid::is_valid_node_name(n))
 }
 
 fn bad_frame(subject: &str, e: &FrameError) {
@@ -614,9 +670,13 @@ impl NodeInner {
             .filter(|e| &*e.value().node == node)
             .map(|e| *e.key())
             .collect();
+        // The frame may still be in this node's NATS client, waiting for
+        // the connection to come back, and arrive then: `no-connection`
+        // would tell the sender it was not delivered, so the outcome is
+        // reported as unknown, as when no acknowledgement comes in time.
         for id in waiting {
             if let Some((_, w)) = cluster.acks.remove(&id) {
-                let _ = w.tx.send(Err(DeliveryError::NoConnection));
+                let _ = w.tx.send(Err(DeliveryError::Timeout));
             }
         }
         let fired: Vec<u64> = cluster
@@ -681,19 +741,15 @@ impl NodeInner {
                 return;
             }
         }
-        {
-            let pid = match to {
-                Address::Pid(p) => p,
-                Address::Name(_) => self.host_pid().clone(),
-            };
-            let down = Frame::Down {
-                id,
-                watcher: (&watcher).into(),
-                pid: (&pid).into(),
-                reason: DeliveryError::UnknownProcess.kind().to_string(),
-            };
-            let _ = cluster.publish(&watcher.node, &down);
-        }
+        let (pid, reason) =
+            crate::supervision::down_of_missing(&to, &self.node_name, &DeliveryError::UnknownProcess);
+        let down = Frame::Down {
+            id,
+            watcher: (&watcher).into(),
+            pid: (&pid).into(),
+            reason,
+        };
+        let _ = cluster.publish(&watcher.node, &down);
     }
 
     /// Tells watchers on other nodes that the process `pid` ended.
@@ -743,11 +799,8 @@ impl NodeInner {
             })
         });
         if let Err(e) = sent {
-            let pid = match to {
-                Address::Pid(p) => p.clone(),
-                Address::Name(_) => self.host_pid().clone(),
-            };
-            self.deliver_down(watcher, id, pid, e.kind().to_string());
+            let (pid, reason) = crate::supervision::down_of_missing(to, node, &e);
+            self.deliver_down(watcher, id, pid, reason);
         }
     }
 

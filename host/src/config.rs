@@ -17,8 +17,10 @@ pub const DEFAULT_MEMORY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 /// Interval of the epoch ticker: a running guest yields to other actors at
 /// least this often.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// Default CPU budget of one message, in epoch ticks (so 10 ms each).
-pub const DEFAULT_CPU_BUDGET_TICKS: u64 = 500;
+/// Default CPU budget of one message, in epoch ticks (so 10 ms each): 2 s,
+/// well inside [`DEFAULT_CALL_TIMEOUT`], so that the caller of a handler
+/// that runs away hears of the trap rather than a bare `timeout`.
+pub const DEFAULT_CPU_BUDGET_TICKS: u64 = 200;
 /// Default cap on live actors on one node.
 pub const DEFAULT_MAX_ACTORS: usize = 100_000;
 /// Default cap on live actors of one behaviour on one node.
@@ -46,7 +48,7 @@ pub struct NodeConfig {
     /// [`DEFAULT_MEMORY_LIMIT_BYTES`] (64 MiB).
     pub memory_limit_bytes: usize,
     /// CPU time one message may take, in ticks of [`EPOCH_TICK`]; past it the
-    /// handler traps. Default [`DEFAULT_CPU_BUDGET_TICKS`] (500 ticks = 5 s).
+    /// handler traps. Default [`DEFAULT_CPU_BUDGET_TICKS`] (200 ticks = 2 s).
     pub cpu_budget_ticks: u64,
     /// Live actors the node runs at most, counting actors still in `init`;
     /// past it `spawn` fails with `limit-reached`. Default

@@ -273,8 +273,9 @@ pub(crate) fn run(
     loan: Loan,
     env: Envelope,
 ) -> Detached<impl Future<Output = ()> + Send> {
-    // Logged under the actor, as if its own task ran the call.
-    let span = tracing::info_span!("actor", actor = %target.behaviour, pid = %target.pid);
+    // Logged under the actor alone, as if its own task ran the call: not
+    // nested in the caller's spans.
+    let span = tracing::info_span!(parent: None, "actor", actor = %target.behaviour, pid = %target.pid);
     let run = async move {
         let Loan { mut inst, loan } = loan;
         let node = inst.store.data().node.clone();

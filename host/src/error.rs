@@ -8,6 +8,10 @@ use std::path::PathBuf;
 
 use crate::pid::Pid;
 
+/// The WIT package this host implements, `wit/actor.wit`'s `package` line
+/// (a test in `bindings` keeps the two the same).
+pub const WIT_PACKAGE: &str = "wactor:actor@0.2.1";
+
 /// Why a message or call did not get through.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {
@@ -102,7 +106,7 @@ pub enum LoadError {
         reason: String,
     },
     /// The component does not fit the `actor` world.
-    #[error("{what} does not implement the wactor:actor@0.1.0 `actor` world: {reason}; build it with the wactor guest SDK (wactor-guest) and `wactor_guest::export_actor!`")]
+    #[error("{what} does not implement the {WIT_PACKAGE} `actor` world that this host speaks (components of an earlier 0.2 version run too): {reason}; build it with the wactor guest SDK (wactor-guest) and `wactor_guest::export_actor!`")]
     WrongWorld {
         /// The file or behaviour name.
         what: String,

@@ -9,7 +9,9 @@
 //! | `GET /healthz` | `200 {"status":"ok"}` once start-up loading is done, `503 {"status":"starting"}` before |
 //! | `GET /metrics` | the node's metrics in the Prometheus text format |
 //!
-//! `{name}` is a registered name, or `name@node`. A call waits for the
+//! `{name}` is a registered name, `name@node`, or a pid as the actor table
+//! shows it: `<node.id.creation>` (percent-encoded: `%3Cnode.id.creation%3E`)
+//! or, needing no escaping, `node.id.creation`. A call waits for the
 //! node's call timeout unless the request has an [`TIMEOUT_HEADER`]
 //! (milliseconds). Every call and send runs under a trace id: the one in the
 //! request's [`trace::HEADER`](crate::trace::HEADER), or a new one; the
@@ -21,7 +23,7 @@
 //!
 //! | KIND | status |
 //! | --- | --- |
-//! | `bad-request` (bad name, bad header) | 400 |
+//! | `bad-request` (bad name, malformed pid, bad header) | 400 |
 //! | `unauthorized` | 401 |
 //! | `unknown-process`, `not-found` (no such route) | 404 |
 //! | `not-allowed` | 409 |
@@ -270,18 +272,38 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The address a `{name}` path segment names.
+/// The address a `{name}` path segment names: a pid as `wactor ps` and the
+/// actor table show it (`<node.id.creation>`, percent-encoded in a URL) or
+/// without its brackets (`node.id.creation`), or a registered name.
 fn address(name: Result<Path<String>, PathRejection>) -> Result<Address, ApiError> {
     let Path(name) = name.map_err(|e| ApiError::bad_request(format!("bad actor name in the path: {e}")))?;
-    let parts: Vec<&str> = name.splitn(2, '@').collect();
-    for part in &parts {
-        Names::validate(part).map_err(|e| {
-            ApiError::bad_request(format!(
-                "`{name}` is not an actor name (`name` or `name@node`): {e}"
-            ))
-        })?;
+    let to = Address::parse(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if let Address::Name(name) = &to {
+        for part in name.splitn(2, '@') {
+            Names::validate(part).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "`{name}` is not an actor name (`name` or `name@node`) nor a pid (`<node.id.creation>`): {e}"
+                ))
+            })?;
+        }
     }
-    Ok(Address::Name(name))
+    Ok(to)
+}
+
+/// The error of a call or send to `to`, saying which actor was not found.
+fn delivery_error(to: &Address, e: DeliveryError) -> ApiError {
+    let unknown = matches!(e, DeliveryError::UnknownProcess);
+    let mut error = ApiError::from(e);
+    if unknown {
+        let what = match to {
+            Address::Pid(_) => "pid",
+            Address::Name(_) => "name",
+        };
+        error.message = format!(
+            "unknown process: no live actor has the {what} `{to}` (it may have ended; `GET /v1/actors` or `wactor ps` lists the live ones)"
+        );
+    }
+    error
 }
 
 /// The request's trace id, or a new one.
@@ -358,7 +380,9 @@ async fn call(
         let to = address(name)?;
         let timeout = timeout(&headers)?;
         let request = payload(&api, &headers, body).await?;
-        let answer = trace::scope(trace, api.node.call(to, request.to_vec(), timeout)).await?;
+        let answer = trace::scope(trace, api.node.call(to.clone(), request.to_vec(), timeout))
+            .await
+            .map_err(|e| delivery_error(&to, e))?;
         Ok::<_, ApiError>(answer)
     }
     .await;
@@ -381,7 +405,8 @@ async fn send(
     let result = async {
         let to = address(name)?;
         let message = payload(&api, &headers, body).await?;
-        trace::sync_scope(trace, || api.node.send(to, message.to_vec()))?;
+        trace::sync_scope(trace, || api.node.send(to.clone(), message.to_vec()))
+            .map_err(|e| delivery_error(&to, e))?;
         Ok::<_, ApiError>(StatusCode::ACCEPTED)
     }
     .await;

@@ -8,8 +8,12 @@
 //! - **`send-important`** returns once the other host has put the message
 //!   in the mailbox (it acknowledges), or with the reason it did not:
 //!   `unknown-process`, `mailbox-full`, `no-connection` (the node is not up,
-//!   or went down while we waited), `timeout` (no acknowledgement within
-//!   [`ClusterConfig::ack_timeout`](crate::cluster::ClusterConfig)).
+//!   or this node is not connected to the NATS server: the message was not
+//!   sent). Each of these means *not delivered*, so a retry cannot deliver
+//!   it twice. `timeout` means *not known*: no acknowledgement within
+//!   [`ClusterConfig::ack_timeout`](crate::cluster::ClusterConfig), or the
+//!   node went down while we waited (the message may have arrived, or may
+//!   still arrive from the client's buffer once the connection is back).
 //! - **`call-important`** sends the request flagged important: the other
 //!   host answers an undeliverable request at once with the reason, instead
 //!   of dropping it as it drops a plain one (whose caller then times out).
@@ -58,7 +62,7 @@ impl NodeInner {
     ) -> Result<(), DeliveryError> {
         self.check_size(payload.len())?;
         let cluster = self.cluster()?;
-        cluster.check_up(node)?;
+        cluster.check_reachable(node)?;
         let (id, rx) = cluster.expect_ack(node);
         if let Err(e) = self.send_remote(from, node, to, payload, Some(id)) {
             cluster.cancel_ack(id);
@@ -100,7 +104,7 @@ impl NodeInner {
             }
         }
         let cluster = self.cluster()?;
-        cluster.check_up(&caller.node)?;
+        cluster.check_reachable(&caller.node)?;
         let (id, rx) = cluster.expect_ack(&caller.node);
         if let Err(e) = self.respond_remote(caller, r, result, Some(id)) {
             cluster.cancel_ack(id);

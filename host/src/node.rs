@@ -125,10 +125,6 @@ impl NodeInner {
         }
     }
 
-    pub(crate) fn host_pid(&self) -> &Pid {
-        &self.host_pid
-    }
-
     pub(crate) fn behaviour(&self, name: &str) -> Option<Arc<Behaviour>> {
         self.behaviours.read().get(name).cloned()
     }

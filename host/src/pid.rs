@@ -48,6 +48,85 @@ impl fmt::Display for Pid {
     }
 }
 
+/// True for a name a node can have: it is one token of a NATS subject
+/// (no `.`, `*`, `>`), holds no `@` (which separates a name from its
+/// node), no whitespace or control characters, and is 1 to 128 bytes.
+/// Pids are written with `.` between their parts, so a pid's text always
+/// splits back the same way.
+pub fn is_valid_node_name(node: &str) -> bool {
+    !node.is_empty()
+        && node.len() <= 128
+        && !node
+            .chars()
+            .any(|c| matches!(c, '.' | '*' | '>' | '@') || c.is_whitespace() || c.is_control())
+}
+
+/// Why a text is not a pid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "malformed pid {text:?}: {why}; a pid is written `<NODE.ID.CREATION>` as `wactor ps` \
+     prints it, or `NODE.ID.CREATION` without the brackets (for URLs)"
+)]
+pub struct BadPid {
+    /// The text, cut to 80 characters.
+    pub text: String,
+    /// What is wrong with it.
+    pub why: &'static str,
+}
+
+impl Pid {
+    /// Reads a pid in the form [`Display`](fmt::Display) writes,
+    /// `<node.id.creation>`, or the same without the brackets, which needs
+    /// no escaping in a URL.
+    pub fn parse(text: &str) -> Result<Pid, BadPid> {
+        let bad = |why| BadPid {
+            text: text.chars().take(80).collect(),
+            why,
+        };
+        let inner = match text.strip_prefix('<') {
+            Some(rest) => rest
+                .strip_suffix('>')
+                .ok_or_else(|| bad("it opens with `<` but does not close with `>`"))?,
+            None => text,
+        };
+        let mut parts = inner.rsplitn(3, '.');
+        let (Some(creation), Some(id), Some(node)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("it needs three parts separated by `.`"));
+        };
+        if !is_valid_node_name(node) {
+            return Err(bad("its node is not a node name"));
+        }
+        let number = |s: &str| {
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<u64>().ok())
+                .flatten()
+        };
+        let id = number(id).ok_or_else(|| bad("its id is not a whole number"))?;
+        let creation = number(creation).ok_or_else(|| bad("its creation is not a whole number"))?;
+        Ok(Pid {
+            node: Arc::from(node),
+            id,
+            creation,
+        })
+    }
+
+    /// True when `text` can only be meant as a pid: it is written in
+    /// brackets, or it parses as one. A name never looks like this (see
+    /// `wactor_manifest::check_name`), so an address in text is read one
+    /// way only.
+    pub fn looks_like_pid(text: &str) -> bool {
+        text.starts_with('<') || Pid::parse(text).is_ok()
+    }
+}
+
+impl std::str::FromStr for Pid {
+    type Err = BadPid;
+
+    fn from_str(s: &str) -> Result<Pid, BadPid> {
+        Pid::parse(s)
+    }
+}
+
 /// The id part of a [`Ref`]: 128 random bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RefId(pub u128);
@@ -122,6 +201,19 @@ impl From<&str> for Address {
 impl From<String> for Address {
     fn from(n: String) -> Self {
         Address::Name(n)
+    }
+}
+
+impl Address {
+    /// Reads an address written by a person: a pid (see [`Pid::parse`]),
+    /// or else a registered name (`name` or `name@node`). A text in
+    /// brackets that is not a pid is an error, not a name.
+    pub fn parse(text: &str) -> Result<Address, BadPid> {
+        if Pid::looks_like_pid(text) {
+            Pid::parse(text).map(Address::Pid)
+        } else {
+            Ok(Address::Name(text.to_string()))
+        }
     }
 }
 

@@ -79,7 +79,31 @@ pub(crate) struct Parked {
 #[derive(Debug, Default)]
 pub(crate) struct OwedCalls {
     pub(crate) open: bool,
-    pub(crate) refs: FastSet<RefId>,
+    /// Each owed call, and whether an instance took it (it was handed to
+    /// `handle-call`: being handled, or deferred). A call not taken is
+    /// still queued, and a restarted instance answers it.
+    pub(crate) refs: std::collections::HashMap<RefId, bool, foldhash::fast::RandomState>,
+}
+
+/// An owed call that its actor's end leaves unanswered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Unanswered {
+    pub(crate) r: RefId,
+    /// An instance took it; false: it was still queued.
+    pub(crate) taken: bool,
+}
+
+impl Unanswered {
+    /// What its caller is told: the actor's end, and for a call still in
+    /// the mailbox that it never ran, so that the caller does not take
+    /// the blame (a trap, say) for a request that was not the cause.
+    pub(crate) fn reason(&self, ending: &str) -> String {
+        if self.taken {
+            ending.to_string()
+        } else {
+            format!("{ending} (the actor ended while this call was queued; it was not handled)")
+        }
+    }
 }
 
 /// One live actor, as seen by everything but its own task.
@@ -144,7 +168,7 @@ impl Process {
             handling: Mutex::new(None),
             owed: Mutex::new(OwedCalls {
                 open: true,
-                refs: FastSet::default(),
+                refs: Default::default(),
             }),
             names: Mutex::new(Vec::new()),
             control,
@@ -247,8 +271,14 @@ impl Process {
     }
 
     /// Records the call whose request this process starts (Some) or ends
-    /// (None) handling.
+    /// (None) handling. A call started is taken: should the instance end,
+    /// a restarted one cannot answer it.
     pub(crate) fn handling(&self, r: Option<RefId>) {
+        if let Some(r) = r {
+            if let Some(taken) = self.owed.lock().refs.get_mut(&r) {
+                *taken = true;
+            }
+        }
         *self.handling.lock() = r;
     }
 
@@ -267,7 +297,7 @@ impl Process {
     /// the process has already ended.
     pub(crate) fn owe(&self, r: RefId) -> bool {
         let mut owed = self.owed.lock();
-        owed.open && owed.refs.insert(r)
+        owed.open && owed.refs.insert(r, false).is_none()
     }
 
     pub(crate) fn settle(&self, r: RefId) {
@@ -275,16 +305,26 @@ impl Process {
     }
 
     /// Closes the book of owed calls and returns what was still open.
-    pub(crate) fn close_owed(&self) -> Vec<RefId> {
+    pub(crate) fn close_owed(&self) -> Vec<Unanswered> {
         let mut owed = self.owed.lock();
         owed.open = false;
-        owed.refs.drain().collect()
+        owed.refs
+            .drain()
+            .map(|(r, taken)| Unanswered { r, taken })
+            .collect()
     }
 
-    /// Returns the calls owed so far, keeping the book open (a restart:
-    /// the new instance cannot answer what the old one was holding).
-    pub(crate) fn drain_owed(&self) -> Vec<RefId> {
-        self.owed.lock().refs.drain().collect()
+    /// Takes out the calls an instance took and did not answer, keeping the
+    /// book open and the queued calls in it (a restart: the new instance
+    /// cannot answer what the old one was holding, but it handles what is
+    /// still in the mailbox, calls as well as messages).
+    pub(crate) fn drain_taken(&self) -> Vec<RefId> {
+        let mut owed = self.owed.lock();
+        let taken: Vec<RefId> = owed.refs.iter().filter(|(_, t)| **t).map(|(r, _)| *r).collect();
+        for r in &taken {
+            owed.refs.remove(r);
+        }
+        taken
     }
 
     /// The processes an envelope for this pid may go to, in the order to

@@ -141,6 +141,26 @@ impl Default for Bonds {
 /// no one else's monitor.
 static NEXT_MONITOR: AtomicU64 = AtomicU64::new(1);
 
+/// The pid and reason of the `down` for a monitor whose target was not
+/// there (`error` says why: `unknown-process`, or `no-connection` for a node
+/// that cannot be reached). A pid is itself. A name that resolves to no one
+/// has no pid: the down carries the pid of no process on `node` (the node
+/// the name was looked up on, with id and creation 0, which no node uses),
+/// and its reason names what was asked for.
+pub(crate) fn down_of_missing(to: &Address, node: &str, error: &DeliveryError) -> (Pid, String) {
+    match to {
+        Address::Pid(p) => (p.clone(), error.kind().to_string()),
+        Address::Name(name) => (
+            Pid {
+                node: std::sync::Arc::from(node),
+                id: 0,
+                creation: 0,
+            },
+            format!("{}: no live actor is registered as `{name}`", error.kind()),
+        ),
+    }
+}
+
 impl NodeInner {
     fn live(&self, pid: &Pid) -> Option<Arc<Process>> {
         self.check_local(pid).ok()?;
@@ -192,16 +212,11 @@ impl NodeInner {
                 watcher.sup.inner.lock().watching.insert(id, target);
             }
             None => {
-                let pid = match to {
-                    Address::Pid(p) => p.clone(),
-                    // A name that resolves to no one: the down names no
-                    // process, so it carries the host's pid.
-                    Address::Name(_) => self.host_pid().clone(),
-                };
+                let (pid, reason) = down_of_missing(to, &self.node_name, &DeliveryError::UnknownProcess);
                 watcher.mailbox.push_system(Envelope::Info(Info::Down {
                     monitor: id,
                     pid,
-                    reason: DeliveryError::UnknownProcess.kind().to_string(),
+                    reason,
                 }));
             }
         }

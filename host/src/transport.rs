@@ -73,15 +73,10 @@ pub fn node_subject(node: &str) -> String {
 /// Checks that a node name can be part of a subject: one token, no
 /// wildcards, no whitespace.
 pub fn validate_node_name(node: &str) -> Result<(), ClusterError> {
-    let bad = node.is_empty()
-        || node.len() > 128
-        || node
-            .chars()
-            .any(|c| c == '.' || c == '*' || c == '>' || c == '@' || c.is_whitespace() || c.is_control());
-    if bad {
-        Err(ClusterError::BadNodeName(node.to_string()))
-    } else {
+    if crate::pid::is_valid_node_name(node) {
         Ok(())
+    } else {
+        Err(ClusterError::BadNodeName(node.to_string()))
     }
 }
 

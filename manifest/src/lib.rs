@@ -13,7 +13,7 @@
 //! mailbox = 1024           # mailbox capacity, in messages
 //! call_timeout_ms = 5000   # default timeout of the calls these actors make
 //! memory_limit = "64MiB"   # linear memory per actor: bytes as an integer, or "N B|KiB|MiB|GiB"
-//! cpu_budget_ms = 5000     # CPU time one message may take
+//! cpu_budget_ms = 2000     # CPU time one message may take
 //!
 //! [restart]
 //! policy = "temporary"     # permanent | transient | temporary
@@ -114,6 +114,19 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!("{name:?} contains whitespace or a control character"));
+    }
+    // Where a person writes an address (the CLI, a URL), a pid is
+    // `<node.id.creation>` or `node.id.creation`: a name must not read as one.
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mut tail = name.rsplitn(3, '.');
+    let pid_shaped = matches!(
+        (tail.next(), tail.next(), tail.next()),
+        (Some(creation), Some(id), Some(_)) if numeric(creation) && numeric(id)
+    );
+    if name.starts_with('<') || pid_shaped {
+        return Err(format!(
+            "`{name}` is written like a pid (`<node.id.creation>` or `node.id.creation`), so it could not be told from one"
+        ));
     }
     Ok(())
 }
@@ -786,6 +799,17 @@ mod tests {
             .at
             .expect("the error has a place")
             .line
+    }
+
+    #[test]
+    fn a_name_cannot_read_as_a_pid() {
+        for name in ["<local.9.123>", "<x", "local.9.123", "a.b.1.2"] {
+            let e = check_name(name).expect_err(name);
+            assert!(e.contains("written like a pid"), "{name}: {e}");
+        }
+        for name in ["calc", "v1.2", "a.b.c", "svc.1.x", "x>", "node-1.2a.3"] {
+            assert_eq!(check_name(name), Ok(()), "{name}");
+        }
     }
 
     #[test]

@@ -8,8 +8,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode, Url};
 use wactor::http::{TIMEOUT_HEADER, TOKEN_ENV};
 use wactor::trace;
+use wactor::{Address, Pid};
 
-use super::{EXIT_REFUSED, EXIT_UNREACHABLE};
+use super::{EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE};
 
 /// How long to wait for the host to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,17 +33,20 @@ pub(crate) struct Remote {
 
 /// Call an actor and print its answer.
 ///
-/// Sends PAYLOAD as the request to the actor registered as NAME on a
-/// running host (`wactor run`), waits for the answer and writes it to
+/// Sends PAYLOAD as the request to the actor NAME (a registered name, or a
+/// pid as `wactor ps` prints it) on a running host (`wactor run`), waits
+/// for the answer and writes it to
 /// stdout as it is. On failure prints the error kind (`unknown-process`,
 /// `timeout`, `mailbox-full`, `terminated`, ...) and what to do about it on
 /// stderr, and exits with status 1 (3 if no host answers).
 ///
 /// PAYLOAD is the literal text, `@FILE` for a file's contents, or `-` for
-/// stdin. Example: `wactor call echo hello`.
+/// stdin. Examples: `wactor call echo hello`,
+/// `wactor call '<local.7.1764690000>' hello`.
 #[derive(clap::Args)]
 pub(crate) struct CallArgs {
-    /// The actor's registered name (`name`, or `name@node`).
+    /// The actor: its registered name (`name`, or `name@node`), or its pid
+    /// (`<node.id.creation>` as `wactor ps` prints it, or `node.id.creation`).
     name: String,
     /// The request: text, `@FILE`, or `-` for stdin.
     payload: String,
@@ -56,8 +60,8 @@ pub(crate) struct CallArgs {
 
 /// Send a message to an actor.
 ///
-/// Puts PAYLOAD in the mailbox of the actor registered as NAME on a running
-/// host and returns at once; nothing is printed on success. Fails (status
+/// Puts PAYLOAD in the mailbox of the actor NAME (a registered name, or a
+/// pid as `wactor ps` prints it) on a running host and returns at once; nothing is printed on success. Fails (status
 /// 1, with the error kind) when there is no such actor or its mailbox is
 /// full.
 ///
@@ -65,7 +69,8 @@ pub(crate) struct CallArgs {
 /// stdin.
 #[derive(clap::Args)]
 pub(crate) struct SendArgs {
-    /// The actor's registered name (`name`, or `name@node`).
+    /// The actor: its registered name (`name`, or `name@node`), or its pid
+    /// (`<node.id.creation>` as `wactor ps` prints it, or `node.id.creation`).
     name: String,
     /// The message: text, `@FILE`, or `-` for stdin.
     payload: String,
@@ -79,8 +84,15 @@ pub(crate) struct SendArgs {
 /// (`running`, `waiting-on-call`, `hibernating`, ...), messages waiting in
 /// its mailbox, messages handled, restarts. `--json` prints the host's JSON
 /// instead.
+///
+/// With FILTERs, only the actors that match one of them: a pid (as the
+/// table prints it, or without the brackets), a registered name, or a
+/// behaviour. Example: `wactor ps echo '<local.7.1764690000>'`.
 #[derive(clap::Args)]
 pub(crate) struct PsArgs {
+    /// Pids, names or behaviours to show (default: every actor).
+    #[arg(value_name = "FILTER")]
+    filters: Vec<String>,
     /// Print the table as JSON.
     #[arg(long)]
     json: bool,
@@ -314,16 +326,23 @@ pub(crate) async fn send(args: SendArgs) -> ExitCode {
 }
 
 pub(crate) async fn ps(args: PsArgs) -> ExitCode {
+    let filters = match args
+        .filters
+        .iter()
+        .map(|f| Address::parse(f))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(filters) => filters,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let body = match request(&args.remote, Method::GET, &["v1", "actors"], None, None).await {
         Ok(body) => body,
         Err(f) => return f.report(&args.remote),
     };
-    if args.json {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(&body).and_then(|()| out.write_all(b"\n"));
-        return ExitCode::SUCCESS;
-    }
-    let rows: Vec<serde_json::Value> = match serde_json::from_slice(&body) {
+    let mut rows: Vec<serde_json::Value> = match serde_json::from_slice(&body) {
         Ok(rows) => rows,
         Err(e) => {
             return Failure::Unreachable(format!(
@@ -332,8 +351,31 @@ pub(crate) async fn ps(args: PsArgs) -> ExitCode {
             .report(&args.remote)
         }
     };
+    if !filters.is_empty() {
+        rows.retain(|row| filters.iter().any(|f| matches(row, f)));
+    }
+    if args.json {
+        let mut out = std::io::stdout().lock();
+        let json = serde_json::to_vec(&rows).unwrap_or_default();
+        let _ = out.write_all(&json).and_then(|()| out.write_all(b"\n"));
+        return ExitCode::SUCCESS;
+    }
     print!("{}", table(&rows));
     ExitCode::SUCCESS
+}
+
+/// True when a row of the actor table is the actor `filter` names: by pid,
+/// or by a registered name or behaviour.
+fn matches(row: &serde_json::Value, filter: &Address) -> bool {
+    match filter {
+        Address::Pid(pid) => row["pid"].as_str().and_then(|p| Pid::parse(p).ok()).as_ref() == Some(pid),
+        Address::Name(name) => {
+            row["behaviour"].as_str() == Some(name.as_str())
+                || row["names"]
+                    .as_array()
+                    .is_some_and(|names| names.iter().any(|n| n.as_str() == Some(name.as_str())))
+        }
+    }
 }
 
 /// The actor table as aligned text columns.

@@ -14,6 +14,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Exit status of a command that the host or the actor refused (the error
 /// kind is printed on stderr).
 pub(crate) const EXIT_REFUSED: u8 = 1;
+/// Exit status of a usage error (as clap's own).
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit status when the host could not be reached at all.
 pub(crate) const EXIT_UNREACHABLE: u8 = 3;
 
