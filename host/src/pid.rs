@@ -225,3 +225,52 @@ impl fmt::Display for Address {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pid_reads_back_from_both_of_its_written_forms() {
+        let pid = Pid {
+            node: Arc::from("eu-west_2"),
+            id: 9,
+            creation: 1_764_690_000_123,
+        };
+        let shown = pid.to_string();
+        assert_eq!(shown, "<eu-west_2.9.1764690000123>");
+        assert_eq!(Pid::parse(&shown), Ok(pid.clone()));
+        assert_eq!(shown.parse::<Pid>(), Ok(pid.clone()));
+        assert_eq!(Pid::parse(&shown[1..shown.len() - 1]), Ok(pid.clone()));
+        assert_eq!(Address::parse(&shown), Ok(Address::Pid(pid)));
+    }
+
+    #[test]
+    fn a_malformed_pid_says_what_is_wrong() {
+        for (text, why) in [
+            ("<local.1.2", "does not close"),
+            ("<local.1>", "three parts"),
+            ("<.1.2>", "node name"),
+            ("<a*b.1.2>", "node name"),
+            ("<local.x.2>", "id"),
+            ("<local.1.-2>", "creation"),
+            ("<local.1.99999999999999999999>", "creation"),
+        ] {
+            let e = Pid::parse(text).expect_err(text);
+            assert!(e.why.contains(why), "{text}: {e}");
+            assert!(e.to_string().contains("malformed pid"), "{e}");
+            assert_eq!(Address::parse(text), Err(e));
+        }
+    }
+
+    #[test]
+    fn text_that_is_no_pid_is_a_name() {
+        for name in ["echo", "calc@beta", "a.b", "v1.2", "x>"] {
+            assert_eq!(
+                Address::parse(name),
+                Ok(Address::Name(name.to_string())),
+                "{name}"
+            );
+        }
+    }
+}
