@@ -1197,3 +1197,43 @@ fn plain_frames_lost_in_a_burst_are_counted() {
     );
     assert!(received > 0, "frames got through the buffer");
 }
+
+/// A frame that names a node no node can be called (empty, too long, or
+/// with a character that breaks a NATS subject) is dropped with a warning:
+/// it never makes a peer that would go up and down.
+#[test]
+fn frames_naming_impossible_nodes_are_refused() {
+    use wactor::frame::{encode, Frame, Stamp};
+    use wactor::transport::HEARTBEAT_SUBJECT;
+
+    let (nats, mut members, _dir) = start_hosts("testkit", &[("alpha", &[])]);
+    let alpha = &mut members[0];
+    let beat = |node: &str| {
+        let frame = Frame::Heartbeat {
+            node: node.to_string(),
+            creation: 7,
+        };
+        encode(&frame).expect("encode").seal(&Stamp {
+            node,
+            creation: 7,
+            seq: 0,
+        })
+    };
+    let long = "n".repeat(129);
+    let bad = ["", ">", "*", "a.b", "a b", "x@y", long.as_str()];
+    let mark = alpha.host.mark();
+    for name in bad {
+        nats.publish_raw(HEARTBEAT_SUBJECT, &beat(name));
+    }
+    // A good name after them: once it is up, every bad one was read.
+    nats.publish_raw(HEARTBEAT_SUBJECT, &beat("gamma"));
+    alpha.host.expect_line_after(mark, &["node up", "node=gamma"]);
+    let seen = &alpha.host.seen[mark..];
+    let refused = seen
+        .iter()
+        .filter(|l| l.contains("dropped a frame that names a node by an invalid name"))
+        .count();
+    assert_eq!(refused, bad.len(), "{seen:#?}");
+    let up: Vec<&String> = seen.iter().filter(|l| l.contains("node up")).collect();
+    assert_eq!(up.len(), 1, "only gamma came up: {up:#?}");
+}

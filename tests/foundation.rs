@@ -524,6 +524,13 @@ async fn bad_modules_are_rejected_and_the_rest_keep_working() {
         .unwrap_err();
     assert!(matches!(err, LoadError::WrongWorld { .. }), "{err:?}");
     assert!(err.to_string().contains("actor"), "{err}");
+    // It names the contract this host speaks, as the WIT file declares it.
+    let wit = std::fs::read_to_string(wactor_e2e::repo_root().join("wit/actor.wit")).unwrap();
+    let package = wit
+        .lines()
+        .find_map(|l| l.strip_prefix("package ")?.strip_suffix(';'))
+        .expect("the WIT file's package line");
+    assert!(err.to_string().contains(package), "{package}: {err}");
 
     // The right package and version, but `handle-call` left out.
     let err = node

@@ -260,3 +260,29 @@ async fn an_actor_the_host_stops_is_not_restarted() {
     assert!(node.stop(&pid, "operator"));
     assert_eq!(exit_of(&mut exits, &pid).await.reason, "operator");
 }
+
+#[tokio::test]
+async fn monitoring_a_name_nobody_holds_gives_a_down_that_names_it() {
+    let node = node(&["testkit"]).await;
+    let watcher = testkit(&node, None).await;
+    let m: u64 = ask(
+        &node,
+        &watcher,
+        &TestRequest::Monitor(Target::Name("nobody-here".into())),
+    )
+    .await
+    .unwrap();
+    let down = wait_info(&node, &watcher, |i| matches!(i, WireInfo::Down { .. })).await;
+    let WireInfo::Down { monitor, pid, reason } = down else {
+        unreachable!()
+    };
+    assert_eq!(monitor, m);
+    assert_eq!(
+        reason,
+        "unknown-process: no live actor is registered as `nobody-here`"
+    );
+    // Not the host's pid (nor any process's): creation 0 is no node's.
+    assert_eq!((pid.id, pid.creation), (0, 0), "{pid:?}");
+    assert_eq!(pid.node, node.pid().node.to_string());
+    assert_ne!(pid.creation, node.pid().creation);
+}
