@@ -147,7 +147,7 @@ impl Failure {
 /// What to do about an error of kind `kind`.
 fn hint(kind: &str) -> Option<&'static str> {
     Some(match kind {
-        "unknown-process" => "no actor is registered under that name; `wactor ps` lists the running ones",
+        "unknown-process" => "no live actor has that name or pid; `wactor ps` lists the running ones",
         "mailbox-full" => {
             "the actor is not keeping up; retry later, or raise `wactor run --mailbox-capacity`"
         }
@@ -158,7 +158,7 @@ fn hint(kind: &str) -> Option<&'static str> {
         "no-connection" => "the actor's node cannot be reached",
         "remote" => "the actor answered with an error",
         "unauthorized" => "pass the host's token with --token or the WACTOR_TOKEN environment variable",
-        "bad-request" => "check the name and the options",
+        "bad-request" => "check the name or pid and the options",
         _ => return None,
     })
 }
