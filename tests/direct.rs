@@ -56,13 +56,10 @@ async fn a_caller_that_gives_up_leaves_the_handler_to_finish() {
         .await;
     assert_eq!(r, Err(DeliveryError::Timeout));
     assert_eq!(metric(&node, "wactor_direct_calls_total"), 1);
-    // Waits in the mailbox while the handler spins on, and fails with the
-    // trap that ends it, as every call the actor owed then.
+    // Waits in the mailbox while the handler spins on to the trap that ends
+    // it; the trap is not this call's, so the restarted actor answers it.
     let r = ask::<Vec<u8>>(&node, &a, &TestRequest::Echo(b"queued".to_vec())).await;
-    match r {
-        Err(DeliveryError::Terminated(reason)) => assert!(reason.contains("cpu budget"), "{reason}"),
-        other => panic!("expected the spinning handler's trap, got {other:?}"),
-    }
+    assert_eq!(r, Ok(b"queued".to_vec()), "the queued call is answered after the restart");
     assert_echoes(&node, &a, b"again").await;
     assert_eq!(node.restarts(&a), Some(1));
 }
