@@ -1,7 +1,10 @@
 //! The errors of the host library.
 //!
 //! [`DeliveryError`] is the host form of the WIT `delivery-error`: it is
-//! what a sender or caller learns, and it crosses into guests unchanged.
+//! what a sender or caller learns, and it crosses into guests unchanged,
+//! but for [`DeliveryError::BadRequest`], which a guest sees as
+//! `not-allowed("bad request: ...")` (the WIT's variant cannot grow within
+//! 0.2 without breaking older components).
 //! The others describe failures of loading, spawning and naming.
 
 use std::path::PathBuf;
@@ -38,6 +41,10 @@ pub enum DeliveryError {
     /// The payload is over the host's limit (in bytes).
     #[error("payload too large: the limit is {0} bytes")]
     PayloadTooLarge(u32),
+    /// The callee could not decode the request (`refuse-request`): the
+    /// caller's fault. Carries what was expected.
+    #[error("bad request: {0}")]
+    BadRequest(String),
 }
 
 impl DeliveryError {
@@ -53,6 +60,7 @@ impl DeliveryError {
             DeliveryError::Remote(_) => "remote",
             DeliveryError::NotAllowed(_) => "not-allowed",
             DeliveryError::PayloadTooLarge(_) => "payload-too-large",
+            DeliveryError::BadRequest(_) => "bad-request",
         }
     }
 }
@@ -102,7 +110,7 @@ pub enum LoadError {
         reason: String,
     },
     /// The component does not fit the `actor` world.
-    #[error("{what} does not implement the wactor:actor@0.1.0 `actor` world: {reason}; build it with the wactor guest SDK (wactor-guest) and `wactor_guest::export_actor!`")]
+    #[error("{what} does not implement the wactor:actor@0.2 `actor` world (this host speaks 0.2.2 and runs components of 0.2.0 to 0.2.2): {reason}; build it with the wactor guest SDK (wactor-guest) and `wactor_guest::export_actor!`")]
     WrongWorld {
         /// The file or behaviour name.
         what: String,
