@@ -119,9 +119,9 @@ impl<T: Serialize + ?Sized> Encode for T {
     fn encode_as(&self, encoding: Encoding) -> Result<Cow<'_, [u8]>, Error> {
         match encoding {
             Encoding::Native => self.encode(),
-            Encoding::Json => serde_json::to_vec(self).map(Cow::Owned).map_err(|e| {
-                Error::Decode(format!("could not encode {} as JSON: {e}", type_name::<T>()))
-            }),
+            Encoding::Json => serde_json::to_vec(self)
+                .map(Cow::Owned)
+                .map_err(|e| Error::Decode(format!("could not encode {} as JSON: {e}", type_name::<T>()))),
         }
     }
 }
@@ -131,12 +131,8 @@ impl<T: DeserializeOwned> Decode for T {
         match encoding {
             Encoding::Native => Self::decode(bytes),
             // serde_json refuses trailing characters other than whitespace.
-            Encoding::Json => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Decode(format!(
-                    "could not decode {} from JSON: {e}",
-                    type_name::<T>()
-                ))
-            }),
+            Encoding::Json => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Decode(format!("could not decode {} from JSON: {e}", type_name::<T>()))),
         }
     }
 
@@ -289,7 +285,10 @@ mod tests {
     fn native_stays_postcard() {
         let native = Request::Divide(7, 2).encode_as(Encoding::Native).unwrap();
         assert_eq!(native, Request::Divide(7, 2).encode().unwrap());
-        assert_eq!(Request::decode_as(native.into_owned(), Encoding::Native).unwrap(), Request::Divide(7, 2));
+        assert_eq!(
+            Request::decode_as(native.into_owned(), Encoding::Native).unwrap(),
+            Request::Divide(7, 2)
+        );
         // Postcard bytes are not JSON.
         let postcard = Request::Divide(7, 2).encode().unwrap().into_owned();
         assert!(Request::decode_as(postcard, Encoding::Json).is_err());

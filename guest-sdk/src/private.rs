@@ -88,9 +88,8 @@ where
             snapshot: |actor| postcard::to_allocvec(actor).ok(),
             restore: |ctx, version, state| {
                 if version == A::STATE_VERSION {
-                    postcard::from_bytes(&state).map_err(|e| {
-                        format!("cannot decode the state of version {version}: {e}")
-                    })
+                    postcard::from_bytes(&state)
+                        .map_err(|e| format!("cannot decode the state of version {version}: {e}"))
                 } else {
                     A::migrate(ctx, version, &state)
                 }
@@ -107,7 +106,11 @@ impl<A: Actor> ViaNothing<A> for Probe<A> {
     fn handoff(&self) -> HandoffFns<A> {
         HandoffFns {
             snapshot: |_| None,
-            restore: |_, version, _| Err(format!("state version {version} cannot be restored: the actor keeps no state across versions")),
+            restore: |_, version, _| {
+                Err(format!(
+                    "state version {version} cannot be restored: the actor keeps no state across versions"
+                ))
+            },
         }
     }
 }
