@@ -286,3 +286,37 @@ async fn an_undecodable_request_is_a_bad_request_for_host_and_guest_callers() {
     let ok = node.call(&calc, enc(&CalcRequest::Divide(8, 2)), LONG).await;
     assert_eq!(dec::<Result<i64, CalcError>>(&ok.unwrap()), Ok(4));
 }
+
+#[test]
+fn a_json_call_and_its_refusal_cross_hosts() {
+    let nats = wactor_e2e::binary::NatsServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::copy(actors_dir().join("calculator.wasm"), dir.join("calculator.wasm"))
+        .expect("calculator.wasm (run scripts/build-guests)");
+    let nats_url = nats.url();
+    let member = |name: &str| {
+        let args = ["--nats", nats_url.as_str(), "--node", name];
+        let mut host = Host::start_with(dir, &args);
+        let url = host.ready_url();
+        (host, url)
+    };
+    let (mut alpha, alpha_url) = member("alpha");
+    let (mut beta, _) = member("beta");
+    alpha.expect_line(&["node up", "node=beta"]);
+    beta.expect_line(&["node up", "node=alpha"]);
+
+    // From alpha's API to beta's calculator: the JSON bit crosses with the
+    // ref, and so does the answer.
+    let json = Some("application/json");
+    let res = post(&alpha_url, "calculator@beta", br#"{"Divide":[7,2]}"#, json);
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(json_of(res), json!({"Ok": 3}));
+    // A refusal on beta is still the caller's error on alpha.
+    let (kind, message) = error(
+        post(&alpha_url, "calculator@beta", br#"{"Multiply":[1,2]}"#, json),
+        400,
+    );
+    assert_eq!(kind, "bad-request");
+    assert!(message.contains("CalcRequest"), "{message}");
+}
