@@ -59,7 +59,11 @@ async fn a_caller_that_gives_up_leaves_the_handler_to_finish() {
     // Waits in the mailbox while the handler spins on to the trap that ends
     // it; the trap is not this call's, so the restarted actor answers it.
     let r = ask::<Vec<u8>>(&node, &a, &TestRequest::Echo(b"queued".to_vec())).await;
-    assert_eq!(r, Ok(b"queued".to_vec()), "the queued call is answered after the restart");
+    assert_eq!(
+        r,
+        Ok(b"queued".to_vec()),
+        "the queued call is answered after the restart"
+    );
     assert_echoes(&node, &a, b"again").await;
     assert_eq!(node.restarts(&a), Some(1));
 }

@@ -43,8 +43,9 @@ pub trait Actor: Sized + 'static {
     /// Handles one request and decides what happens to it; see [`Outcome`].
     ///
     /// A request that does not decode as `Self::Request` never gets here:
-    /// the caller receives [`Error::Remote`](crate::Error::Remote) with
-    /// `"bad request: ..."` and the actor keeps running.
+    /// the caller receives [`Error::NotAllowed`](crate::Error::NotAllowed)
+    /// with `"bad request: ..."` (a 400 `bad-request` over HTTP) and the
+    /// actor keeps running.
     fn handle_call(&mut self, ctx: &mut Context, call: Call, req: Self::Request) -> Outcome<Self::Reply>;
 
     /// Handles one [`Info`]: the answer to a

@@ -248,9 +248,10 @@ impl Context {
     ///
     /// Any actor holding the [`Call`] may answer it, not only the one that
     /// received it. An answer for a caller that stopped waiting is dropped
-    /// by the host.
+    /// by the host. The answer is encoded as the caller asked: in JSON for
+    /// a JSON call (see [`Ref::encoding`]), postcard otherwise.
     pub fn reply<R: Encode + ?Sized>(&mut self, call: &Call, resp: &R) -> Result<(), Error> {
-        match resp.encode() {
+        match resp.encode_as(call.r.encoding()) {
             Ok(bytes) => {
                 host::send_response(&call.from.to_wit(), call.r.to_wit(), &bytes).map_err(Error::from_wit)
             }
@@ -266,7 +267,7 @@ impl Context {
     /// the answer, or with [`Error::ResponseIgnored`] if it had stopped
     /// waiting.
     pub fn reply_important<R: Encode + ?Sized>(&mut self, call: &Call, resp: &R) -> Result<(), Error> {
-        match resp.encode() {
+        match resp.encode_as(call.r.encoding()) {
             Ok(bytes) => host::send_response_important(&call.from.to_wit(), call.r.to_wit(), &bytes)
                 .map_err(Error::from_wit),
             Err(e) => {
@@ -284,6 +285,16 @@ impl Context {
     /// protocol belongs in the reply type instead.
     pub fn reply_error(&mut self, call: &Call, error: &str) -> Result<(), Error> {
         host::send_response_error(&call.from.to_wit(), call.r.to_wit(), error).map_err(Error::from_wit)
+    }
+
+    /// Answers a call whose request could not be decoded: the caller sees
+    /// [`Error::NotAllowed`]`("bad request: " + reason)` (over HTTP, a 400
+    /// `bad-request`), its own fault rather than this actor's. `reason`
+    /// should say what was expected. The SDK does this itself for typed
+    /// requests; an actor with [`Raw`](crate::Raw) requests that parses
+    /// them itself uses it for input it cannot read.
+    pub fn refuse_request(&mut self, call: &Call, reason: &str) -> Result<(), Error> {
+        host::refuse_request(&call.from.to_wit(), call.r.to_wit(), reason).map_err(Error::from_wit)
     }
 
     /// True while the caller behind `call` is still waiting for an answer.

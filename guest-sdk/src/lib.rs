@@ -115,11 +115,28 @@
 //! Postcard is not self-describing: the enum variant order and the field
 //! order are the wire format. Add variants at the end to stay compatible.
 //!
+//! # JSON: calls from outside and from other languages
+//!
+//! A typed actor also answers calls made in JSON, with no code of its own:
+//! `wactor call calculator --json '{"Divide":[7,2]}'` prints `{"Ok":3}`,
+//! and so does an HTTP `POST /v1/actors/calculator/call` with
+//! `Content-Type: application/json`. The call's [`Ref`] carries the
+//! encoding ([`Ref::encoding`]); the SDK decodes the request with
+//! serde_json and encodes the reply the same way, including a deferred one
+//! given with [`Context::reply`]. The JSON form is serde's default
+//! (externally tagged): `{"Divide":[7,2]}` for a tuple variant, `"Get"`
+//! for a unit variant, `{"Ok":3}` and `{"Err":"DivisionByZero"}` for a
+//! `Result`; see [`codec`] for the whole table. [`Raw`] requests and
+//! replies pass through unchanged in both encodings. Postcard stays the
+//! encoding between Rust actors.
+//!
 //! Bad input never brings an actor down:
 //!
-//! * a request that does not decode as `Request` is answered by the SDK with
-//!   [`Error::Remote`]`("bad request: could not decode ...")`, and the actor
-//!   keeps running;
+//! * a request that does not decode as `Request` (in either encoding) is
+//!   refused by the SDK: the caller gets
+//!   [`Error::NotAllowed`]`("bad request: could not decode ...")`, which
+//!   names the expected type and the decoder's complaint (over HTTP and the
+//!   CLI, kind `bad-request`, status 400), and the actor keeps running;
 //! * a message that does not decode as `Message` is logged as a warning
 //!   through the host's log and dropped;
 //! * a reply that fails to encode is reported to the caller the same way
@@ -320,7 +337,7 @@ mod types;
 pub mod __private;
 
 pub use crate::actor::{Actor, Outcome};
-pub use crate::codec::{Decode, Encode, Raw};
+pub use crate::codec::{Decode, Encode, Encoding, Raw};
 pub use crate::context::Context;
 pub use crate::error::{Error, RegisterError, SpawnError};
 pub use crate::types::{Address, Call, Info, Level, Monitor, Pid, Ref, Timer};

@@ -88,9 +88,8 @@ where
             snapshot: |actor| postcard::to_allocvec(actor).ok(),
             restore: |ctx, version, state| {
                 if version == A::STATE_VERSION {
-                    postcard::from_bytes(&state).map_err(|e| {
-                        format!("cannot decode the state of version {version}: {e}")
-                    })
+                    postcard::from_bytes(&state)
+                        .map_err(|e| format!("cannot decode the state of version {version}: {e}"))
                 } else {
                     A::migrate(ctx, version, &state)
                 }
@@ -107,7 +106,11 @@ impl<A: Actor> ViaNothing<A> for Probe<A> {
     fn handoff(&self) -> HandoffFns<A> {
         HandoffFns {
             snapshot: |_| None,
-            restore: |_, version, _| Err(format!("state version {version} cannot be restored: the actor keeps no state across versions")),
+            restore: |_, version, _| {
+                Err(format!(
+                    "state version {version} cannot be restored: the actor keeps no state across versions"
+                ))
+            },
         }
     }
 }
@@ -150,18 +153,20 @@ impl<A: Actor + Handoff> bindings::Guest for Glue<A> {
             from: Pid::from_wit(from),
             r: Ref::from_wit(r),
         };
-        let req = match A::Request::decode(request) {
+        // The caller chose the encoding; the reply follows it.
+        let encoding = call.r.encoding();
+        let req = match A::Request::decode_as(request, encoding) {
             Ok(req) => req,
             Err(e) => {
-                // The caller learns at once what went wrong; the actor's
+                // The caller learns at once what it got wrong; the actor's
                 // state is untouched, so it keeps running.
-                answer_error(&call, &format!("bad request: {e}"));
+                refuse(&call, &e.to_string());
                 return wit::CallOutcome::Defer;
             }
         };
         let outcome = with_actor::<A, _>(|actor, ctx| actor.handle_call(ctx, call.clone(), req));
         match outcome {
-            Outcome::Reply(reply) => match reply.encode() {
+            Outcome::Reply(reply) => match reply.encode_as(encoding) {
                 Ok(bytes) => wit::CallOutcome::Reply(bytes.into_owned()),
                 Err(e) => {
                     answer_error(&call, &format!("bad reply: {e}"));
@@ -169,7 +174,7 @@ impl<A: Actor + Handoff> bindings::Guest for Glue<A> {
                 }
             },
             Outcome::Defer => wit::CallOutcome::Defer,
-            Outcome::ReplyAndStop(reply) => match reply.encode() {
+            Outcome::ReplyAndStop(reply) => match reply.encode_as(encoding) {
                 Ok(bytes) => wit::CallOutcome::ReplyAndStop(bytes.into_owned()),
                 Err(e) => {
                     // The actor meant to stop anyway; it still does, and the
@@ -271,6 +276,13 @@ impl<'a> Frames<'a> {
         let mut a = [0; 8];
         a.copy_from_slice(self.bytes(8)?);
         Ok(u64::from_le_bytes(a))
+    }
+}
+
+fn refuse(call: &Call, reason: &str) {
+    let ctx = &mut Context::new();
+    if let Err(e) = ctx.refuse_request(call, reason) {
+        ctx.debug(format!("could not refuse a request of {}: {e}", call.from));
     }
 }
 

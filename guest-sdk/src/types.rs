@@ -58,11 +58,12 @@ impl fmt::Display for Pid {
 
 /// Identifies one pending call; part of [`Call`].
 ///
-/// The 128 random bits make a ref unguessable: the host accepts a response
-/// only for a ref its caller is waiting on.
+/// The 127 random bits make a ref unguessable: the host accepts a response
+/// only for a ref its caller is waiting on. The top bit of `id_hi` is the
+/// call's [`Encoding`](crate::codec::Encoding): see [`Ref::encoding`].
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ref {
-    /// High 64 bits of the random identifier.
+    /// High 64 bits of the identifier; its top bit is the encoding.
     pub id_hi: u64,
     /// Low 64 bits of the random identifier.
     pub id_lo: u64,
@@ -71,6 +72,23 @@ pub struct Ref {
 }
 
 impl Ref {
+    /// The bit of `id_hi` that marks a JSON call.
+    pub const JSON_BIT: u64 = 1 << 63;
+
+    /// How the call's request is encoded, and so how its answer must be:
+    /// [`Encoding::Json`](crate::codec::Encoding::Json) when the caller
+    /// asked in JSON (the CLI's `--json`, HTTP with `Content-Type:
+    /// application/json`), [`Encoding::Native`](crate::codec::Encoding::Native)
+    /// otherwise. The SDK reads it for typed requests and replies; an actor
+    /// with [`Raw`](crate::Raw) requests reads it to know what it was sent.
+    pub fn encoding(&self) -> crate::codec::Encoding {
+        if self.id_hi & Self::JSON_BIT == 0 {
+            crate::codec::Encoding::Native
+        } else {
+            crate::codec::Encoding::Json
+        }
+    }
+
     pub(crate) fn from_wit(r: wit::Ref) -> Self {
         Ref {
             id_hi: r.id_hi,

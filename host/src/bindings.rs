@@ -84,6 +84,9 @@ impl From<DeliveryError> for wit::DeliveryError {
             DeliveryError::Remote(r) => wit::DeliveryError::Remote(r),
             DeliveryError::NotAllowed(r) => wit::DeliveryError::NotAllowed(r),
             DeliveryError::PayloadTooLarge(n) => wit::DeliveryError::PayloadTooLarge(n),
+            // `delivery-error` cannot grow within 0.2: see the WIT's
+            // `not-allowed` and `refuse-request`.
+            DeliveryError::BadRequest(r) => wit::DeliveryError::NotAllowed(format!("bad request: {r}")),
         }
     }
 }

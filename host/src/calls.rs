@@ -49,7 +49,7 @@ use crate::direct;
 use crate::error::DeliveryError;
 use crate::mailbox::{Envelope, Info};
 use crate::node::{FastMap, NodeInner};
-use crate::pid::{now_ms, Address, Pid, Ref, RefId};
+use crate::pid::{now_ms, Address, Encoding, Pid, Ref, RefId};
 use crate::process::{ActorState, Process, WAITS_REMOTE};
 use crate::routing::worst;
 
@@ -237,9 +237,26 @@ impl NodeInner {
         timeout: Option<Duration>,
         important: bool,
     ) -> CallResult {
+        self.call_encoded(from, me, to, payload, timeout, important, Encoding::Native)
+            .await
+    }
+
+    /// [`call_with`](Self::call_with) in a chosen encoding, which the
+    /// call's ref carries to whoever answers.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn call_encoded(
+        &self,
+        from: &Pid,
+        me: Option<&Process>,
+        to: &Address,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+        important: bool,
+        encoding: Encoding,
+    ) -> CallResult {
         let started = std::time::Instant::now();
         let result = self
-            .call_uncounted(from, me, to, payload, timeout, important, started)
+            .call_uncounted(from, me, to, payload, timeout, important, encoding, started)
             .await;
         self.metrics.called(started, &result);
         result
@@ -254,6 +271,7 @@ impl NodeInner {
         payload: Vec<u8>,
         timeout: Option<Duration>,
         important: bool,
+        encoding: Encoding,
         started: std::time::Instant,
     ) -> CallResult {
         self.check_size(payload.len())?;
@@ -264,7 +282,7 @@ impl NodeInner {
         });
         if let Some(node) = self.remote_node(to) {
             self.cluster()?.check_up(node)?;
-            let r = Ref::new(timeout);
+            let r = Ref::encoded(timeout, encoding);
             // Parked before the request goes, so that a probe that comes
             // back finds the call.
             let _waiting = me.map(|me| {
@@ -280,7 +298,7 @@ impl NodeInner {
             return self.wait_parked(me, r.id, rx, timeout).await;
         }
         let target = self.resolve(to)?;
-        let r = Ref::new(timeout);
+        let r = Ref::encoded(timeout, encoding);
         // An actor caller publishes its wait first: a call that would close
         // a cycle is refused whichever way it would then go.
         let _waiting = match me {

@@ -967,6 +967,7 @@ impl From<&DeliveryError> for WireError {
             DeliveryError::Remote(r) => WireError::Remote(r.clone()),
             DeliveryError::NotAllowed(r) => WireError::NotAllowed(r.clone()),
             DeliveryError::PayloadTooLarge(n) => WireError::PayloadTooLarge(*n),
+            DeliveryError::BadRequest(r) => WireError::BadRequest(r.clone()),
         }
     }
 }
@@ -983,6 +984,7 @@ impl From<WireError> for DeliveryError {
             WireError::Remote(r) => DeliveryError::Remote(r),
             WireError::NotAllowed(r) => DeliveryError::NotAllowed(r),
             WireError::PayloadTooLarge(n) => DeliveryError::PayloadTooLarge(n),
+            WireError::BadRequest(r) => DeliveryError::BadRequest(r),
         }
     }
 }

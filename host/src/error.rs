@@ -1,7 +1,10 @@
 //! The errors of the host library.
 //!
 //! [`DeliveryError`] is the host form of the WIT `delivery-error`: it is
-//! what a sender or caller learns, and it crosses into guests unchanged.
+//! what a sender or caller learns, and it crosses into guests unchanged,
+//! but for [`DeliveryError::BadRequest`], which a guest sees as
+//! `not-allowed("bad request: ...")` (the WIT's variant cannot grow within
+//! 0.2 without breaking older components).
 //! The others describe failures of loading, spawning and naming.
 
 use std::path::PathBuf;
@@ -10,7 +13,7 @@ use crate::pid::Pid;
 
 /// The WIT package this host implements, `wit/actor.wit`'s `package` line
 /// (a test in `bindings` keeps the two the same).
-pub const WIT_PACKAGE: &str = "wactor:actor@0.2.1";
+pub const WIT_PACKAGE: &str = "wactor:actor@0.2.2";
 
 /// Why a message or call did not get through.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +45,10 @@ pub enum DeliveryError {
     /// The payload is over the host's limit (in bytes).
     #[error("payload too large: the limit is {0} bytes")]
     PayloadTooLarge(u32),
+    /// The callee could not decode the request (`refuse-request`): the
+    /// caller's fault. Carries what was expected.
+    #[error("bad request: {0}")]
+    BadRequest(String),
 }
 
 impl DeliveryError {
@@ -57,6 +64,7 @@ impl DeliveryError {
             DeliveryError::Remote(_) => "remote",
             DeliveryError::NotAllowed(_) => "not-allowed",
             DeliveryError::PayloadTooLarge(_) => "payload-too-large",
+            DeliveryError::BadRequest(_) => "bad-request",
         }
     }
 }
@@ -106,7 +114,7 @@ pub enum LoadError {
         reason: String,
     },
     /// The component does not fit the `actor` world.
-    #[error("{what} does not implement the {WIT_PACKAGE} `actor` world that this host speaks (components of an earlier 0.2 version run too): {reason}; build it with the wactor guest SDK (wactor-guest) and `wactor_guest::export_actor!`")]
+    #[error("{what} does not implement the {WIT_PACKAGE} `actor` world that this host speaks (it runs components of 0.2.0 and later 0.2 versions too): {reason}; build it with the wactor guest SDK (wactor-guest) and `wactor_guest::export_actor!`")]
     WrongWorld {
         /// The file or behaviour name.
         what: String,

@@ -9,6 +9,14 @@
 //! | `GET /healthz` | `200 {"status":"ok"}` once start-up loading is done, `503 {"status":"starting"}` before |
 //! | `GET /metrics` | the node's metrics in the Prometheus text format |
 //!
+//! A call whose request has `Content-Type: application/json` (parameters
+//! such as `; charset=utf-8` allowed) is a JSON call: the body must be JSON
+//! (or the answer is `400 bad-request` before the actor is involved), the
+//! actor is told so by the call's ref (see the WIT's `record ref`), a typed
+//! actor of the Rust SDK decodes it with serde_json, and the answer comes
+//! back with `Content-Type: application/json`. Any other body goes to the
+//! actor as it is, in its native encoding.
+//!
 //! `{name}` is a registered name, `name@node`, or a pid as the actor table
 //! shows it: `<node.id.creation>` (percent-encoded: `%3Cnode.id.creation%3E`)
 //! or, needing no escaping, `node.id.creation`. A call waits for the
@@ -23,7 +31,7 @@
 //!
 //! | KIND | status |
 //! | --- | --- |
-//! | `bad-request` (bad name, malformed pid, bad header) | 400 |
+//! | `bad-request` (bad name, malformed pid, bad header, a body that is not JSON, a request the actor could not decode) | 400 |
 //! | `unauthorized` | 401 |
 //! | `unknown-process`, `not-found` (no such route) | 404 |
 //! | `not-allowed` | 409 |
@@ -124,6 +132,7 @@ impl From<DeliveryError> for ApiError {
             DeliveryError::Terminated(_) | DeliveryError::Remote(_) => StatusCode::BAD_GATEWAY,
             DeliveryError::NotAllowed(_) => StatusCode::CONFLICT,
             DeliveryError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            DeliveryError::BadRequest(_) => StatusCode::BAD_REQUEST,
             DeliveryError::ResponseIgnored => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError {
@@ -357,6 +366,27 @@ async fn payload(api: &Api, headers: &HeaderMap, body: Body) -> Result<Bytes, Ap
     }
 }
 
+/// True when the request's body is JSON (`Content-Type: application/json`,
+/// with or without parameters).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Refuses a JSON call whose body is not JSON, before the actor sees it.
+fn check_json(body: &[u8]) -> Result<(), ApiError> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map(|_| ())
+        .map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body is not JSON ({e}), but the request says `Content-Type: application/json`"
+            ))
+        })
+}
+
 /// Adds the trace id to a response.
 fn traced(trace: TraceId, res: impl IntoResponse) -> Response {
     let mut res = res.into_response();
@@ -376,20 +406,33 @@ async fn call(
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
+    let json = is_json(&headers);
     let result = async {
         let to = address(name)?;
         let timeout = timeout(&headers)?;
         let request = payload(&api, &headers, body).await?;
-        let answer = trace::scope(trace, api.node.call(to.clone(), request.to_vec(), timeout))
-            .await
-            .map_err(|e| delivery_error(&to, e))?;
+        let answer = if json {
+            check_json(&request)?;
+            trace::scope(trace, api.node.call_json(to.clone(), request.to_vec(), timeout)).await
+        } else {
+            trace::scope(trace, api.node.call(to.clone(), request.to_vec(), timeout)).await
+        }
+        .map_err(|e| delivery_error(&to, e))?;
         Ok::<_, ApiError>(answer)
     }
     .await;
     if let Err(e) = &result {
         tracing::debug!(%trace, kind = e.kind, "HTTP call failed");
     }
-    traced(trace, result.map(|answer| (StatusCode::OK, answer)))
+    let answered = result.map(|answer| {
+        let mut res = (StatusCode::OK, answer).into_response();
+        if json {
+            res.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        res
+    });
+    traced(trace, answered)
 }
 
 async fn send(
@@ -472,6 +515,7 @@ mod tests {
             (DeliveryError::Remote("r".into()), 502, "remote"),
             (DeliveryError::NotAllowed("r".into()), 409, "not-allowed"),
             (DeliveryError::PayloadTooLarge(1), 413, "payload-too-large"),
+            (DeliveryError::BadRequest("r".into()), 400, "bad-request"),
         ];
         for (e, status, kind) in cases {
             let text = e.to_string();
@@ -479,6 +523,20 @@ mod tests {
             assert_eq!((api.status.as_u16(), api.kind), (status, kind));
             assert_eq!(api.message, text);
         }
+    }
+
+    #[test]
+    fn json_content_types_are_recognised_with_parameters() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(v));
+            is_json(&h)
+        };
+        assert!(with("application/json"));
+        assert!(with("Application/JSON; charset=utf-8"));
+        assert!(!with("application/octet-stream"));
+        assert!(!with("text/plain"));
+        assert!(!is_json(&HeaderMap::new()));
     }
 
     #[test]

@@ -92,6 +92,17 @@ impl Host for ActorData {
         delivered(self.node.respond(&to, &r, error))
     }
 
+    async fn refuse_request(&mut self, to: wit::Pid, r: wit::Ref, reason: String) -> Delivered<()> {
+        if let Err(e) = self.node.check_size(reason.len()) {
+            return delivered(Err(e));
+        }
+        let (to, r, error) = (Pid::from(to), r.into(), Err(DeliveryError::BadRequest(reason)));
+        if self.important {
+            return delivered(self.node.respond_important(&to, &r, error).await);
+        }
+        delivered(self.node.respond(&to, &r, error))
+    }
+
     async fn ref_is_alive(&mut self, r: wit::Ref) -> Result<bool> {
         Ok(self.node.calls.is_alive(&r.into()))
     }

@@ -107,7 +107,7 @@ pub use engine::{Behaviour, Format, Version};
 pub use error::{ClusterError, DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
 pub use manifest::{Manifest, ManifestError};
 pub use node::{ActorInfo, Exit, Node};
-pub use pid::{Address, Pid, Ref, RefId};
+pub use pid::{Address, Encoding, Pid, Ref, RefId};
 pub use pool::PoolStats;
 pub use process::ActorState;
 pub use reload::UpgradeReport;

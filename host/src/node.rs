@@ -417,6 +417,23 @@ impl Node {
             .await
     }
 
+    /// Calls an actor from the host with a JSON request: the call's ref
+    /// says so (see [`Encoding`](crate::Encoding)), and the answer is
+    /// expected as JSON. A callee that cannot decode the request answers
+    /// [`DeliveryError::BadRequest`].
+    pub async fn call_json(
+        &self,
+        to: impl Into<Address>,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, DeliveryError> {
+        let host = &self.inner.host_pid;
+        let json = crate::pid::Encoding::Json;
+        self.inner
+            .call_encoded(host, None, &to.into(), payload, timeout, false, json)
+            .await
+    }
+
     /// Sends a message from the host with confirmed delivery: to an actor
     /// on another node, it returns once that node put the message in the
     /// mailbox, or with why not (`unknown-process`, `mailbox-full`,

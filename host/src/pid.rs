@@ -3,7 +3,8 @@
 //! These are the host-side forms of the WIT `pid`, `ref` and `address`
 //! types. A [`Pid`] names its node and that node's incarnation
 //! (`creation`), so a pid kept from an earlier run of a host never reaches a
-//! new actor. A [`Ref`] carries 128 random bits and the caller's deadline.
+//! new actor. A [`Ref`] carries 127 random bits, the call's [`Encoding`]
+//! and the caller's deadline.
 
 use std::fmt;
 use std::sync::Arc;
@@ -127,7 +128,7 @@ impl std::str::FromStr for Pid {
     }
 }
 
-/// The id part of a [`Ref`]: 128 random bits.
+/// The id part of a [`Ref`]: 127 random bits and the [`Encoding`] bit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RefId(pub u128);
 
@@ -154,12 +155,84 @@ pub struct Ref {
 }
 
 impl Ref {
-    /// A new ref whose caller waits `timeout` from now.
+    /// A new ref whose caller waits `timeout` from now, for a request in
+    /// the callee's native encoding.
     pub fn new(timeout: Duration) -> Self {
+        Ref::encoded(timeout, Encoding::Native)
+    }
+}
+
+/// How a call's request and answer are encoded. It travels in the top bit
+/// of the ref's id (the WIT's `id-hi`), so it goes wherever the ref goes:
+/// the mailbox, a pool's worker, another host, a deferred answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// The callee's own encoding (postcard for actors of the Rust SDK).
+    #[default]
+    Native,
+    /// UTF-8 JSON text, both ways.
+    Json,
+}
+
+impl RefId {
+    /// The bit that marks a JSON call.
+    pub const JSON_BIT: u128 = 1 << 127;
+
+    /// The encoding this id carries.
+    pub fn encoding(self) -> Encoding {
+        if self.0 & Self::JSON_BIT == 0 {
+            Encoding::Native
+        } else {
+            Encoding::Json
+        }
+    }
+
+    /// The same id with its encoding bit set to `encoding`; the other 127
+    /// bits, which make it unguessable, are kept.
+    pub fn with_encoding(self, encoding: Encoding) -> RefId {
+        match encoding {
+            Encoding::Native => RefId(self.0 & !Self::JSON_BIT),
+            Encoding::Json => RefId(self.0 | Self::JSON_BIT),
+        }
+    }
+}
+
+impl Ref {
+    /// A new ref whose caller waits `timeout` from now, for a request and
+    /// answer in `encoding`.
+    pub fn encoded(timeout: Duration, encoding: Encoding) -> Self {
         Ref {
-            id: RefId::random(),
+            id: RefId::random().with_encoding(encoding),
             deadline_ms: now_ms().saturating_add(timeout.as_millis() as u64),
         }
+    }
+
+    /// A new ref for a JSON call whose caller waits `timeout` from now.
+    pub fn new_json(timeout: Duration) -> Self {
+        Ref::encoded(timeout, Encoding::Json)
+    }
+
+    /// The encoding of the call this ref belongs to.
+    pub fn encoding(&self) -> Encoding {
+        self.id.encoding()
+    }
+}
+
+#[cfg(test)]
+mod encoding_tests {
+    use super::*;
+
+    #[test]
+    fn a_ref_carries_its_encoding_and_stays_random() {
+        let t = Duration::from_secs(1);
+        let (native, json) = (Ref::new(t), Ref::new_json(t));
+        assert_eq!(native.encoding(), Encoding::Native);
+        assert_eq!(json.encoding(), Encoding::Json);
+        assert_eq!(json.id.0 & RefId::JSON_BIT, RefId::JSON_BIT);
+        // The other bits are still random: two JSON refs differ.
+        assert_ne!(Ref::new_json(t).id, json.id);
+        let flipped = json.id.with_encoding(Encoding::Native);
+        assert_eq!(flipped.0, json.id.0 & !RefId::JSON_BIT);
     }
 }
 

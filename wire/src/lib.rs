@@ -107,6 +107,9 @@ pub enum WireError {
     NotAllowed(String),
     /// `payload-too-large(limit)`.
     PayloadTooLarge(u32),
+    /// A request the callee could not decode (`refuse-request`); carries
+    /// what was expected. Last, so the frames of older hosts decode as before.
+    BadRequest(String),
 }
 
 /// A call's outcome on the wire.

@@ -43,6 +43,11 @@ pub(crate) struct Remote {
 /// PAYLOAD is the literal text, `@FILE` for a file's contents, or `-` for
 /// stdin. Examples: `wactor call echo hello`,
 /// `wactor call '<local.7.1764690000>' hello`.
+///
+/// With --json, PAYLOAD is JSON and so is the answer: a typed actor of the
+/// Rust SDK reads it with serde's JSON mapping, e.g.
+/// `wactor call calculator --json '{"Divide":[7,2]}'` prints `{"Ok":3}`.
+/// A request the actor cannot decode fails with `bad-request`.
 #[derive(clap::Args)]
 pub(crate) struct CallArgs {
     /// The actor: its registered name (`name`, or `name@node`), or its pid
@@ -50,6 +55,10 @@ pub(crate) struct CallArgs {
     name: String,
     /// The request: text, `@FILE`, or `-` for stdin.
     payload: String,
+    /// Send PAYLOAD as JSON (`Content-Type: application/json`) and get the
+    /// answer as JSON.
+    #[arg(long)]
+    json: bool,
     /// How long to wait for the answer, in milliseconds (default: the
     /// host's call timeout, 5000 unless `wactor run --call-timeout-ms`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -158,7 +167,7 @@ fn hint(kind: &str) -> Option<&'static str> {
         "no-connection" => "the actor's node cannot be reached",
         "remote" => "the actor answered with an error",
         "unauthorized" => "pass the host's token with --token or the WACTOR_TOKEN environment variable",
-        "bad-request" => "check the name or pid and the options",
+        "bad-request" => "check the name or pid, the options and the payload (its type and encoding)",
         _ => return None,
     })
 }
@@ -209,6 +218,7 @@ async fn request(
     segments: &[&str],
     body: Option<Vec<u8>>,
     timeout_ms: Option<u64>,
+    json: bool,
 ) -> Result<Vec<u8>, Failure> {
     let url = url(remote, segments)?;
     let client = reqwest::Client::builder()
@@ -221,6 +231,9 @@ async fn request(
     }
     if let Some(ms) = timeout_ms {
         req = req.header(TIMEOUT_HEADER, ms.to_string());
+    }
+    if json {
+        req = req.header(reqwest::header::CONTENT_TYPE, "application/json");
     }
     if let Some(body) = body {
         req = req.body(body);
@@ -285,6 +298,7 @@ pub(crate) async fn call(args: CallArgs) -> ExitCode {
             &["v1", "actors", &args.name, "call"],
             Some(payload),
             args.timeout_ms,
+            args.json,
         )
         .await
     }
@@ -315,6 +329,7 @@ pub(crate) async fn send(args: SendArgs) -> ExitCode {
             &["v1", "actors", &args.name, "send"],
             Some(payload),
             None,
+            false,
         )
         .await
     }
@@ -338,7 +353,7 @@ pub(crate) async fn ps(args: PsArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let body = match request(&args.remote, Method::GET, &["v1", "actors"], None, None).await {
+    let body = match request(&args.remote, Method::GET, &["v1", "actors"], None, None, false).await {
         Ok(body) => body,
         Err(f) => return f.report(&args.remote),
     };
