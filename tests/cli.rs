@@ -374,3 +374,58 @@ fn new_scaffolds_an_actor_that_builds_and_answers_when_dropped_in() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello, world! (call 2)");
     assert!(host.terminate().success());
 }
+
+/// `scripts/build-guests --crate DIR` builds the crate in DIR, even when
+/// another crate of the same name, somewhere else, was built last (cargo
+/// took the one's output for the other's: both are `greeter` at the root
+/// of their workspace, and share one target directory).
+#[test]
+fn build_guests_builds_each_crate_of_a_name_from_its_own_source() {
+    let work = tempfile::tempdir().unwrap();
+    let mut crates = Vec::new();
+    for place in ["one", "two"] {
+        let path = work.path().join(place);
+        std::fs::create_dir(&path).unwrap();
+        let out = wactor(&["new", "greeter", "--path", &path.display().to_string()], b"");
+        assert!(out.status.success(), "{}", stderr(&out));
+        crates.push(path.join("greeter"));
+    }
+    // The second one greets otherwise.
+    let lib = crates[1].join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    assert!(
+        source.contains("\"hello, {who}!"),
+        "the scaffold changed: {source}"
+    );
+    std::fs::write(&lib, source.replace("\"hello, {who}!", "\"howdy, {who}!")).unwrap();
+
+    let build = |krate: &std::path::Path| -> Vec<u8> {
+        let out_dir = work.path().join("out");
+        let status = Command::new(repo_root().join("scripts/build-guests"))
+            .arg("--crate")
+            .arg(krate)
+            .arg("--out")
+            .arg(&out_dir)
+            .status()
+            .expect("run scripts/build-guests");
+        assert!(
+            status.success(),
+            "scripts/build-guests --crate {} failed",
+            krate.display()
+        );
+        std::fs::read(out_dir.join("greeter.wasm")).unwrap()
+    };
+    let has = |wasm: &[u8], text: &str| wasm.windows(text.len()).any(|w| w == text.as_bytes());
+    for (krate, greets, not) in [
+        (&crates[0], "hello, ", "howdy, "),
+        (&crates[1], "howdy, ", "hello, "),
+        (&crates[0], "hello, ", "howdy, "),
+    ] {
+        let wasm = build(krate);
+        assert!(
+            has(&wasm, greets) && !has(&wasm, not),
+            "{} built into a .wasm that does not say {greets:?}",
+            krate.display()
+        );
+    }
+}

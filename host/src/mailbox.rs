@@ -82,7 +82,10 @@ pub(crate) enum Info {
 #[derive(Debug)]
 pub(crate) struct Upgrade {
     pub(crate) behaviour: Arc<Behaviour>,
-    pub(crate) done: oneshot::Sender<Result<(), String>>,
+    /// Switch only if the state can be handed over: an actor that keeps
+    /// none stays as it is rather than start again empty.
+    pub(crate) keep_state: bool,
+    pub(crate) done: oneshot::Sender<crate::reload::Switch>,
 }
 
 /// The sending side of an actor's mailbox.

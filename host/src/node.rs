@@ -114,6 +114,10 @@ pub(crate) struct NodeInner {
     host_pid: Pid,
     /// Set once the node joined its cluster.
     pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
+    /// The actors and pools a watched directory started, by behaviour:
+    /// the only ones a manifest's `instances` or `pool` counts and stops.
+    /// Ended ones are dropped when the list is next read.
+    dir_started: parking_lot::Mutex<HashMap<String, Vec<Pid>>>,
 }
 
 impl NodeInner {
@@ -202,6 +206,7 @@ impl Node {
             instances: Instances::default(),
             host_pid,
             cluster: std::sync::OnceLock::new(),
+            dir_started: parking_lot::Mutex::new(HashMap::new()),
         });
         crate::calls::keep_timer_armed(&inner);
         Ok(Node { inner })
@@ -497,6 +502,40 @@ impl Node {
         found
     }
 
+    /// Notes that a watched directory started `pid` (an actor or a pool)
+    /// for `behaviour`.
+    pub(crate) fn note_dir_started(&self, behaviour: &str, pid: &Pid) {
+        self.inner
+            .dir_started
+            .lock()
+            .entry(behaviour.to_string())
+            .or_default()
+            .push(pid.clone());
+    }
+
+    /// Forgets the actors a watched directory started for `behaviour`.
+    pub(crate) fn forget_dir_started(&self, behaviour: &str) {
+        self.inner.dir_started.lock().remove(behaviour);
+    }
+
+    /// The live actors and pools a watched directory started for
+    /// `behaviour` (not those other actors spawned), oldest first, each
+    /// with whether it is a pool.
+    pub fn dir_started(&self, behaviour: &str) -> Vec<(Pid, bool)> {
+        let mut started = self.inner.dir_started.lock();
+        let Some(pids) = started.get_mut(behaviour) else {
+            return Vec::new();
+        };
+        let processes = &self.inner.processes;
+        pids.retain(|pid| processes.get(&pid.id).is_some_and(|p| p.pid == *pid));
+        let mut found: Vec<(Pid, bool)> = pids
+            .iter()
+            .filter_map(|pid| processes.get(&pid.id).map(|p| (pid.clone(), p.pool.is_some())))
+            .collect();
+        found.sort_by_key(|(pid, _)| pid.id);
+        found
+    }
+
     /// Ends a process at once, even mid-message. False if there is no such
     /// live process.
     pub fn kill(&self, pid: &Pid, reason: &str) -> bool {
@@ -599,14 +638,24 @@ impl Node {
     /// old version and are listed in the report.
     pub async fn upgrade(&self, name: &str, bytes: Vec<u8>) -> Result<UpgradeReport, LoadError> {
         let next = self.load(name, bytes).await?;
-        Ok(self.inner.upgrade_actors(&next).await)
+        Ok(self.inner.upgrade_actors(&next, false).await)
     }
 
     /// Switches every live actor of behaviour `name` to the version now
     /// loaded under that name (see [`Node::upgrade`], which loads first).
     pub async fn upgrade_running(&self, name: &str) -> Option<UpgradeReport> {
         let next = self.inner.behaviour(name)?;
-        Some(self.inner.upgrade_actors(&next).await)
+        Some(self.inner.upgrade_actors(&next, false).await)
+    }
+
+    /// Gives every live actor of behaviour `name` a new instance of the
+    /// version it runs, with the limits and grants now in force, keeping
+    /// its state. An actor that has no state to hand over is left as it
+    /// is, rather than started again empty: it is listed in the report's
+    /// `unchanged`, and only actors started later get the new settings.
+    pub async fn reapply_settings(&self, name: &str) -> Option<UpgradeReport> {
+        let next = self.inner.behaviour(name)?;
+        Some(self.inner.upgrade_actors(&next, true).await)
     }
 
     /// Removes behaviour `name` and stops its actors and pools (each runs

@@ -48,8 +48,24 @@ pub struct UpgradeReport {
     pub upgraded: Vec<Pid>,
     /// Actors that stayed on their old version, and why.
     pub failed: Vec<(Pid, String)>,
+    /// Actors left as they were because they keep no state to hand over
+    /// and the switch was asked to keep state (see
+    /// [`Node::reapply_settings`](crate::Node::reapply_settings)).
+    pub unchanged: Vec<Pid>,
     /// Time from the first switch request to the last answer.
     pub switch_time: Duration,
+}
+
+/// How one actor's switch went.
+#[derive(Debug)]
+pub(crate) enum Switch {
+    /// It runs the new instance.
+    Done,
+    /// It kept its instance: it has no state to hand over, and the switch
+    /// was to keep state.
+    Unchanged,
+    /// It stayed on its old instance, or lost its state, and why.
+    Failed(String),
 }
 
 /// Switches one actor's instance to `upgrade.behaviour`; runs in the actor's
@@ -64,12 +80,18 @@ pub(crate) async fn upgrade(
 ) -> Result<(), Ending> {
     let Upgrade {
         behaviour: next,
+        keep_state,
         done,
     } = upgrade;
     inst.store.data_mut().ticks = 0;
     let important = inst.store.data().important;
     let (start, snapshot_trap) = match inst.actor.call_snapshot(&mut inst.store).await {
         Ok(Some(state)) => (Start::Restore(state), None),
+        // Starting again with `init` would lose what the actor holds.
+        Ok(None) if keep_state => {
+            let _ = done.send(Switch::Unchanged);
+            return Ok(());
+        }
         Ok(None) => (Start::Init(args), None),
         Err(e) => (Start::Init(args), Some(inst.store.data().trap_reason(&e))),
     };
@@ -80,8 +102,8 @@ pub(crate) async fn upgrade(
             *behaviour = next.clone();
             *me.version.lock() = Some(next.version.clone());
             let _ = done.send(match snapshot_trap {
-                None => Ok(()),
-                Some(trap) => Err(format!(
+                None => Switch::Done,
+                Some(trap) => Switch::Failed(format!(
                     "the old version trapped in `snapshot` ({trap}); the new version started fresh with `init`"
                 )),
             });
@@ -89,7 +111,7 @@ pub(crate) async fn upgrade(
         }
         Err(e) => match snapshot_trap {
             None => {
-                let _ = done.send(Err(format!(
+                let _ = done.send(Switch::Failed(format!(
                     "the new version failed to start ({e}); the actor stays on version {}",
                     behaviour.version.short()
                 )));
@@ -99,7 +121,7 @@ pub(crate) async fn upgrade(
                 let reason = format!(
                     "upgrade failed: the old version trapped in `snapshot` ({trap}) and the new one failed to start ({e})"
                 );
-                let _ = done.send(Err(reason.clone()));
+                let _ = done.send(Switch::Failed(reason.clone()));
                 Err(Ending::Trap(reason))
             }
         },
@@ -108,8 +130,9 @@ pub(crate) async fn upgrade(
 
 impl NodeInner {
     /// Asks every live actor of `next.name` to switch to `next`, and waits
-    /// until each has answered.
-    pub(crate) async fn upgrade_actors(&self, next: &Arc<Behaviour>) -> UpgradeReport {
+    /// until each has answered. With `keep_state`, actors that have no
+    /// state to hand over are left as they are.
+    pub(crate) async fn upgrade_actors(&self, next: &Arc<Behaviour>, keep_state: bool) -> UpgradeReport {
         let began = Instant::now();
         let targets: Vec<Arc<Process>> = self
             .processes
@@ -122,6 +145,7 @@ impl NodeInner {
             let (done, answer) = oneshot::channel();
             let sent = p.mailbox.push_system(Envelope::Upgrade(Upgrade {
                 behaviour: next.clone(),
+                keep_state,
                 done,
             }));
             if sent {
@@ -131,8 +155,9 @@ impl NodeInner {
         let mut report = UpgradeReport::default();
         for (pid, answer) in waiting {
             match answer.await {
-                Ok(Ok(())) => report.upgraded.push(pid),
-                Ok(Err(e)) => report.failed.push((pid, e)),
+                Ok(Switch::Done) => report.upgraded.push(pid),
+                Ok(Switch::Unchanged) => report.unchanged.push(pid),
+                Ok(Switch::Failed(e)) => report.failed.push((pid, e)),
                 // The actor ended before it got to the switch.
                 Err(_) => {}
             }

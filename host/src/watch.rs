@@ -13,9 +13,12 @@
 //! - a manifest that appears, changes or is removed is applied to the
 //!   loaded behaviour: see [`reconfigure`].
 //!
-//! Events are debounced, so a file written in several steps is read once,
-//! when it has settled. Dot-files and names that editors and copy tools use
-//! for temporary files are ignored.
+//! Only changes of content count: a file created, written, renamed or
+//! removed. Reading a file (the host's own reads, `cat`, a backup) changes
+//! nothing; neither does a file written again with what the host already
+//! runs. Events are debounced, so a file written in several steps is read
+//! once, when it has settled. Dot-files and names that editors and copy
+//! tools use for temporary files are ignored.
 //!
 //! [`load_behaviour`] and [`start_behaviour`] are the two steps for one
 //! file; they can be called again for a file that changed.
@@ -25,13 +28,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use notify::event::{AccessKind, AccessMode, EventKind, MetadataKind, ModifyKind};
 use notify::{RecursiveMode, Watcher as _};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::engine::Behaviour;
 use crate::error::{LoadError, RegisterError, SpawnError};
-use crate::manifest::{Manifest, ManifestError, Start};
+use crate::manifest::{Manifest, ManifestError, Settings, Start, WasiGrants};
 use crate::node::{behaviour_name, Node};
 use crate::pid::Pid;
 
@@ -136,6 +140,9 @@ pub async fn load_dir(node: &Node, dir: &Path) -> std::io::Result<LoadReport> {
 pub async fn load_behaviour(node: &Node, wasm: &Path) -> Result<Arc<Behaviour>, BehaviourError> {
     let result: Result<_, BehaviourError> = async {
         let manifest = read_manifest(wasm).inspect_err(|_| node.count_manifest(false))?;
+        if manifest.is_some() {
+            tracing::info!(file = %Manifest::path_for(wasm).display(), "manifest read");
+        }
         let b = node.load_file(wasm).await?;
         apply_manifest(node, &b.name, manifest);
         Ok(b)
@@ -172,14 +179,15 @@ fn read_manifest(wasm: &Path) -> Result<Option<Manifest>, ManifestError> {
         e.file = Some(path.clone());
         e
     })?;
-    tracing::info!(file = %path.display(), "manifest read");
     Ok(Some(m))
 }
 
 /// Starts the actors of the loaded behaviour `behaviour` as its manifest
 /// says: `instances` actors with the name on the first, or one pool with
 /// the name on its pid; one named instance without a manifest. Returns the
-/// pids started (a pool's own pid, not its workers'). Failures are logged.
+/// pids started (a pool's own pid, not its workers'), which the node
+/// notes as the directory's (see [`Node::dir_started`]). Failures are
+/// logged.
 pub async fn start_behaviour(node: &Node, behaviour: &str) -> Result<Vec<Pid>, StartError> {
     let manifest = node.manifest(behaviour);
     let start = manifest.as_ref().map_or(Start::Instances(1), |m| m.start);
@@ -192,10 +200,16 @@ pub async fn start_behaviour(node: &Node, behaviour: &str) -> Result<Vec<Pid>, S
         match start {
             Start::Instances(n) => {
                 for _ in 0..n {
-                    pids.push(node.spawn(behaviour, Vec::new()).await?);
+                    let pid = node.spawn(behaviour, Vec::new()).await?;
+                    node.note_dir_started(behaviour, &pid);
+                    pids.push(pid);
                 }
             }
-            Start::Pool(n) => pids.push(node.spawn_pool(behaviour, n as usize, Vec::new()).await?),
+            Start::Pool(n) => {
+                let pid = node.spawn_pool(behaviour, n as usize, Vec::new()).await?;
+                node.note_dir_started(behaviour, &pid);
+                pids.push(pid);
+            }
         }
         if let Some(first) = pids.first() {
             node.register(&name, first)
@@ -228,16 +242,33 @@ pub struct DirWatcher {
 pub fn watch_dir(node: Node, dir: &Path) -> Result<DirWatcher, notify::Error> {
     let (tx, rx) = mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-        Ok(event) => {
+        Ok(event) if changes_content(&event.kind) => {
             for p in event.paths {
                 let _ = tx.send(p);
             }
         }
+        Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "directory watch error"),
     })?;
     watcher.watch(dir, RecursiveMode::NonRecursive)?;
     tokio::spawn(apply_changes(node, rx));
     Ok(DirWatcher { _watcher: watcher })
+}
+
+/// True for events that may change what a file holds. Opening, reading and
+/// closing a file unwritten are not: counting them, the host's own read of
+/// a changed file was a change again, and it read the file every
+/// [`DEBOUNCE`] for ever. Metadata (`touch`, `chmod`) is not either,
+/// except a new modification time, which some platforms report for a
+/// write.
+fn changes_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any => true,
+        EventKind::Modify(ModifyKind::Metadata(m)) => *m == MetadataKind::WriteTime,
+        EventKind::Modify(_) => true,
+        EventKind::Access(a) => *a == AccessKind::Close(AccessMode::Write),
+        EventKind::Other => false,
+    }
 }
 
 async fn apply_changes(node: Node, mut rx: mpsc::UnboundedReceiver<PathBuf>) {
@@ -279,6 +310,7 @@ async fn apply_change(node: &Node, path: &Path) {
         if node.behaviours().iter().any(|b| b.name == name) {
             let stopped = node.unload(&name);
             node.clear_manifest(&name);
+            node.forget_dir_started(&name);
             tracing::warn!(file = %path.display(), behaviour = %name, stopped, "behaviour file removed: its actors were stopped");
         }
         return;
@@ -295,8 +327,8 @@ async fn apply_change(node: &Node, path: &Path) {
         return tracing::error!(file = %path.display(), "cannot read changed file");
     };
     if old.version.hash == hex::encode(Sha256::digest(&bytes)) {
-        // Same code (a touch, or a copy of the same file): the manifest may
-        // still have changed with it.
+        // Same code (the same file copied again): the manifest may still
+        // have changed with it; if not, this does nothing.
         return reconfigure(node, &name, path).await;
     }
     let before = node.manifest(&name);
@@ -304,16 +336,20 @@ async fn apply_change(node: &Node, path: &Path) {
         return;
     };
     let report = node.upgrade_running(&name).await.unwrap_or_default();
-    tracing::info!(
-        behaviour = %name,
-        from = old.version.short(),
-        to = b.version.short(),
-        compile_ms = b.version.compile_time.as_millis() as u64,
-        switch_ms = report.switch_time.as_millis() as u64,
-        upgraded = report.upgraded.len(),
-        failed = report.failed.len(),
-        "behaviour upgraded"
-    );
+    let (from, to) = (old.version.short(), b.version.short());
+    let compile_ms = b.version.compile_time.as_millis() as u64;
+    let switch_ms = report.switch_time.as_millis() as u64;
+    let (upgraded, failed) = (report.upgraded.len(), report.failed.len());
+    if failed == 0 {
+        tracing::info!(behaviour = %name, from, to, compile_ms, switch_ms, upgraded, failed, "behaviour upgraded");
+    } else {
+        // The version is loaded, but some actors did not take it: that is
+        // a failure to act on, not an upgrade.
+        tracing::error!(
+            behaviour = %name, from, to, compile_ms, switch_ms, upgraded, failed,
+            "behaviour upgrade failed for {failed} of {} actors", upgraded + failed
+        );
+    }
     for (pid, e) in &report.failed {
         tracing::error!(behaviour = %name, %pid, "actor stayed on its old version: {e}");
     }
@@ -328,13 +364,18 @@ async fn apply_change(node: &Node, path: &Path) {
 /// - a malformed manifest changes nothing; the error names the file, line
 ///   and column;
 /// - the restart policy and call timeout apply at once;
-/// - running actors are re-instantiated in place with the new memory
-///   limit, CPU budget and WASI grants, keeping their state, exactly as a
-///   hot upgrade to the same version (a mailbox keeps its capacity, so no
-///   message already accepted is dropped; actors started later get the new
-///   one);
-/// - `instances` or `pool` are met by starting or stopping actors, or
-///   resizing the pool (the newest actors are stopped first).
+/// - when the memory limit, CPU budget or WASI grants change, which
+///   concern every actor of the behaviour (those other actors spawned
+///   too), running actors are re-instantiated in place with them, keeping
+///   their state, exactly as a hot upgrade to the same version; an actor
+///   that cannot hand its state over keeps its instance, and the log says
+///   that only new actors get the change (a mailbox keeps its capacity, so
+///   no message already accepted is dropped; actors started later get the
+///   new one);
+/// - `instances` or `pool` are met by starting or stopping the actors the
+///   directory started, or resizing its pool (the newest actors are
+///   stopped first); actors and pools that other actors spawned are not
+///   counted and not stopped.
 ///
 /// A manifest of a behaviour that is not loaded is read when its `.wasm`
 /// appears.
@@ -354,21 +395,54 @@ pub async fn reconfigure(node: &Node, name: &str, wasm: &Path) {
     if before.as_deref() == manifest.as_ref() {
         return;
     }
+    let every_actor = asks_every_actor(node, before.as_deref(), manifest.as_ref());
     apply_manifest(node, name, manifest);
-    let report = node.upgrade_running(name).await.unwrap_or_default();
+    let report = match every_actor {
+        true => node.reapply_settings(name).await.unwrap_or_default(),
+        false => Default::default(),
+    };
     for (pid, e) in &report.failed {
         tracing::error!(behaviour = %name, %pid, "actor kept its old settings: {e}");
     }
+    if !report.unchanged.is_empty() {
+        let pids: Vec<String> = report.unchanged.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            behaviour = %name,
+            actors = %pids.join(","),
+            "the new memory limit, CPU budget or WASI grants apply to new actors only: these actors keep no state to hand over, so they keep their old settings rather than start again empty"
+        );
+    }
     scale(node, name).await;
-    tracing::info!(behaviour = %name, reconfigured = report.upgraded.len(), "manifest applied");
+    tracing::info!(
+        behaviour = %name,
+        reconfigured = report.upgraded.len(),
+        unchanged = report.unchanged.len(),
+        "manifest applied"
+    );
 }
 
-/// Starts or stops actors of `name` until they match its manifest's
-/// `instances` or `pool`.
+/// True when going from manifest `before` to `after` changes what every
+/// running actor of the behaviour runs with: its memory limit, CPU budget
+/// or WASI grants. The rest (restart policy, call timeout, mailbox of new
+/// actors, instances, pool) needs no new instance.
+fn asks_every_actor(node: &Node, before: Option<&Manifest>, after: Option<&Manifest>) -> bool {
+    let (was, will) = (
+        Settings::resolve(node.config(), before),
+        Settings::resolve(node.config(), after),
+    );
+    let none = WasiGrants::default();
+    was.memory_limit_bytes != will.memory_limit_bytes
+        || was.cpu_budget_ticks != will.cpu_budget_ticks
+        || before.map_or(&none, |m| &m.wasi) != after.map_or(&none, |m| &m.wasi)
+}
+
+/// Starts or stops the actors the directory started for `name` until they
+/// match its manifest's `instances` or `pool`. Actors and pools that other
+/// actors spawned are theirs: not counted, never stopped.
 async fn scale(node: &Node, name: &str) {
     let manifest = node.manifest(name);
     let start = manifest.as_ref().map_or(Start::Instances(1), |m| m.start);
-    let running = node.actors_of(name);
+    let running = node.dir_started(name);
     let (pools, plain): (Vec<_>, Vec<_>) = running.into_iter().partition(|(_, pool)| *pool);
     let reason = "the manifest no longer asks for it";
     match start {
@@ -386,7 +460,10 @@ async fn scale(node: &Node, name: &str) {
                 } else {
                     for _ in plain.len()..n {
                         match node.spawn(name, Vec::new()).await {
-                            Ok(pid) => tracing::info!(behaviour = name, %pid, "actor started"),
+                            Ok(pid) => {
+                                node.note_dir_started(name, &pid);
+                                tracing::info!(behaviour = name, %pid, "actor started");
+                            }
                             Err(e) => tracing::error!(behaviour = name, error = %e, "actor did not start"),
                         }
                     }

@@ -98,6 +98,11 @@ impl Host {
         }
     }
 
+    /// The host's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for a log line containing every one of `parts`.
     pub fn expect_line(&mut self, parts: &[&str]) -> String {
         self.expect_line_after(0, parts)
