@@ -185,7 +185,10 @@ async fn concurrent_calls_spread_over_the_pool() {
         running += step;
         most = most.max(running);
     }
-    assert_eq!(most, 10, "ten jobs at once; the jobs (began, ended, in µs): {jobs:?}");
+    assert_eq!(
+        most, 10,
+        "ten jobs at once; the jobs (began, ended, in µs): {jobs:?}"
+    );
 }
 
 #[tokio::test]
@@ -233,7 +236,10 @@ async fn a_pool_whose_workers_are_all_full_refuses_at_once() {
         assert!(node.kill(s, "release"));
     }
     for p in parked {
-        let r = at_once("the kill ends the parked call", p).await.unwrap().unwrap();
+        let r = at_once("the kill ends the parked call", p)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(matches!(r, Err(WireError::Terminated(_))), "{r:?}");
     }
     let mut got = Vec::new();
