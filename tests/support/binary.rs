@@ -113,32 +113,6 @@ impl Host {
         }
     }
 
-    /// The host's default compile cache directory (`WACTOR_CACHE_DIR`).
-    pub fn cache_dir(&self) -> &Path {
-        self.cache.path()
-    }
-
-    /// Every line the host wrote to its log, to the last: stops the host
-    /// (SIGTERM) if it is still running, and reads its log to the end.
-    pub fn all_lines(mut self) -> Vec<String> {
-        if self.child.try_wait().expect("wait").is_none() {
-            self.terminate();
-        }
-        let deadline = Instant::now() + LOG_WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => self.seen.push(l),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
-                    "the host's log did not end within {LOG_WAIT:?} of its exit; the log so far:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-        std::mem::take(&mut self.seen)
-    }
-
     /// Waits for a log line containing every one of `parts`.
     pub fn expect_line(&mut self, parts: &[&str]) -> String {
         self.expect_line_after(0, parts)
@@ -217,6 +191,32 @@ impl Host {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The host's default compile cache directory (`WACTOR_CACHE_DIR`).
+    pub fn cache_dir(&self) -> &Path {
+        self.cache.path()
+    }
+
+    /// Every line the host wrote to its log, to the last: stops the host
+    /// (SIGTERM) if it is still running, and reads its log to the end.
+    pub fn all_lines(mut self) -> Vec<String> {
+        if self.child.try_wait().expect("wait").is_none() {
+            self.terminate();
+        }
+        let deadline = Instant::now() + LOG_WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+                    "the host's log did not end within {LOG_WAIT:?} of its exit; the log so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+        std::mem::take(&mut self.seen)
     }
 
     /// Stops the host with SIGTERM and waits for it to exit.
