@@ -165,14 +165,26 @@ fn the_binary_restarted_on_the_same_cache_dir_gets_cache_hits() {
     assert!(!second.seen.iter().any(|l| again(&l)), "{:#?}", second.seen);
     drop(second);
 
-    // --no-cache: nothing is looked up or kept.
+    // --no-cache: nothing is looked up or kept. Without it, the same run
+    // keeps its compiled actor in the default directory; with it, that
+    // directory stays empty.
     let fresh = tempfile::tempdir().unwrap();
     std::fs::copy(guest("echo"), fresh.path().join("echo.wasm")).unwrap();
+    let mut on = Host::start(fresh.path());
+    on.expect_line(&["serving", "started=1", "failed=0"]);
+    assert_eq!(entries(on.cache_dir()).len(), 1, "the default cache dir is used");
     let mut off = Host::start_with(fresh.path(), &["--no-cache"]);
     off.expect_line(&["compile cache off"]);
     off.expect_line(&["serving", "started=1", "failed=0"]);
-    assert!(!off
-        .seen
-        .iter()
-        .any(|l| l.contains("compile cache hit") || l.contains("compile cache miss")));
+    let kept: Vec<_> = std::fs::read_dir(off.cache_dir())
+        .expect("the default cache dir")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kept, Vec::<PathBuf>::new(), "--no-cache wrote to the cache dir");
+    let log = off.all_lines();
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("compile cache hit") || l.contains("compile cache miss")),
+        "{log:#?}"
+    );
 }

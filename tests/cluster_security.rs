@@ -51,11 +51,16 @@ fn hosts_log_in_with_the_password_of_their_url_and_never_log_it() {
     let dir = testkit_dir();
     // One host takes the URL from the command line, the other from the
     // environment.
-    let alpha = Host::start_with(dir.path(), &["--nats", &good, "--node", "alpha"]);
+    // The host's own log and the NATS client's at every level (the only
+    // code that sees the URL; the compiler's trace would only slow the test
+    // down), and every line the hosts wrote is read, to their exit: the
+    // password shows in none.
+    const EVERY_LEVEL: &str = "info,wactor=trace,async_nats=trace";
+    let alpha = Host::start_logging(dir.path(), &["--nats", &good, "--node", "alpha"], EVERY_LEVEL);
     let beta = Host::start_env(
         dir.path(),
         &["--node", "beta"],
-        "info",
+        EVERY_LEVEL,
         &[("WACTOR_NATS_URL", &good)],
     );
     let (alpha, beta) = pair_works(alpha, beta);
@@ -63,23 +68,25 @@ fn hosts_log_in_with_the_password_of_their_url_and_never_log_it() {
         .seen
         .iter()
         .find(|l| l.contains("joined the cluster"))
-        .expect("alpha logged that it joined");
+        .expect("alpha logged that it joined")
+        .clone();
     assert!(joined.contains("nats://***@127.0.0.1"), "{joined}");
-    for line in alpha.seen.iter().chain(&beta.seen) {
+    let (alpha, beta) = (alpha.all_lines(), beta.all_lines());
+    for line in alpha.iter().chain(&beta) {
         assert!(!line.contains("s3cret"), "a log line shows the password: {line}");
     }
 
     // A wrong password, and none at all, are refused with what to check.
     let wrong = format!("nats://wactor:wrong-pass@127.0.0.1:{port}");
-    let line = refused(
-        dir.path(),
-        &["--nats", &wrong, "--node", "gamma"],
-        &["refused the connection", "check the user and password"],
-    );
-    assert!(
-        !line.contains("wrong-pass"),
-        "the error shows the password: {line}"
-    );
+    let mut host = Host::start_logging(dir.path(), &["--nats", &wrong, "--node", "gamma"], EVERY_LEVEL);
+    host.expect_line(&["refused the connection", "check the user and password"]);
+    assert!(!host.wait_exit().success(), "the refused host exits");
+    for line in host.all_lines() {
+        assert!(
+            !line.contains("wrong-pass"),
+            "a log line shows the password: {line}"
+        );
+    }
     refused(
         dir.path(),
         &["--nats", &nats.url(), "--node", "gamma"],

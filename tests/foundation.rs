@@ -83,7 +83,7 @@ async fn a_guest_registers_and_looks_up_names() {
     // A name is released when its holder ends.
     let mut exits = node.exits();
     assert!(node.kill(&a, "test"));
-    while exits.recv().await.unwrap().pid != a {}
+    exit_of(&mut exits, &a).await;
     assert_eq!(node.whereis("alpha"), None);
     let ok: Result<(), String> = ask(&node, &b, &TestRequest::Register("alpha".into()))
         .await
@@ -132,7 +132,11 @@ async fn a_guest_spawns_a_loaded_behaviour() {
 async fn call_to_an_unknown_name_fails_at_once() {
     let node = node(&["testkit"]).await;
     // A long timeout: waiting for it would be a failure of its own.
-    let r = node.call("nobody", vec![], Some(Duration::from_secs(600))).await;
+    let r = at_once(
+        "the call to an unknown name fails",
+        node.call("nobody", vec![], Some(Duration::from_secs(600))),
+    )
+    .await;
     assert_eq!(r, Err(DeliveryError::UnknownProcess));
     assert_eq!(node.send("nobody", vec![]), Err(DeliveryError::UnknownProcess));
     let t = testkit(&node, None).await;
@@ -204,7 +208,10 @@ async fn an_overflowing_mailbox_gives_mailbox_full() {
     );
     // Nothing accepted is lost: once `busy` is free, it has all three.
     assert!(node.kill(&silent, "release"));
-    let r = parked.await.unwrap().unwrap();
+    let r = at_once("the kill ends the parked call", parked)
+        .await
+        .unwrap()
+        .unwrap();
     let inner: CallReply = dec(&r);
     assert!(matches!(inner, Err(WireError::Terminated(_))), "{inner:?}");
     let got: Vec<Vec<u8>> = ask(&node, &busy, &TestRequest::Received).await.unwrap();
@@ -236,11 +243,13 @@ async fn a_call_that_is_never_answered_times_out() {
 async fn a_callee_that_traps_gives_terminated_not_timeout() {
     let node = node(&["testkit"]).await;
     let t = testkit(&node, None).await;
-    // The timeout is ten minutes: a `timeout` here would take that long,
-    // so an answer at all means the trap was reported at once.
-    let r = node
-        .call(&t, enc(&TestRequest::Trap), Some(Duration::from_secs(600)))
-        .await;
+    // The call's own timeout is ten minutes, so that a `timeout` cannot
+    // pass for the outcome; the trap must end it within seconds.
+    let r = at_once(
+        "the trap ends the call",
+        node.call(&t, enc(&TestRequest::Trap), Some(Duration::from_secs(600))),
+    )
+    .await;
     match r {
         Err(DeliveryError::Terminated(reason)) => assert!(reason.contains("trap"), "{reason}"),
         other => panic!("expected terminated, got {other:?}"),
@@ -273,8 +282,8 @@ async fn stop_and_reply_and_stop() {
         .call(&t, enc(&TestRequest::ReplyAndStop(b"bye".to_vec())), None)
         .await;
     assert_eq!(r, Ok(b"bye".to_vec()));
-    let exit = exits.recv().await.unwrap();
-    assert_eq!((exit.pid, exit.reason.as_str()), (t, "normal"));
+    let exit = exit_of(&mut exits, &t).await;
+    assert_eq!(exit.reason, "normal");
 }
 
 #[tokio::test]
@@ -426,7 +435,7 @@ async fn killing_a_callee_terminates_its_callers_at_once() {
     })
     .await;
     assert!(node.kill(&t, "killed by test"));
-    let r = pending.await.unwrap();
+    let r = at_once("the kill ends the call", pending).await.unwrap();
     assert_eq!(r, Err(DeliveryError::Terminated("killed by test".into())));
 }
 
@@ -455,13 +464,15 @@ async fn oversized_payloads_are_refused() {
     let r: Result<(), WireError> = ask(&node, &t, &req).await.unwrap();
     assert_eq!(r, Err(WireError::PayloadTooLarge(1024)));
     // A reply over the limit reaches the caller as an error, not a timeout.
-    let r = node
-        .call(
+    let r = at_once(
+        "the oversized reply fails the call",
+        node.call(
             &t,
             enc(&TestRequest::ReplyBig { len: 2048 }),
             Some(Duration::from_secs(600)),
-        )
-        .await;
+        ),
+    )
+    .await;
     assert_eq!(r, Err(DeliveryError::PayloadTooLarge(1024)));
     assert!(node.is_alive(&t));
 }

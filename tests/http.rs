@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::Value;
 use wactor::http::{HttpConfig, HttpError, HttpServer};
 use wactor::{Node, NodeConfig};
@@ -512,33 +512,78 @@ async fn a_token_is_required_off_loopback_and_checked_on_every_request() {
         Ok(_) => panic!("listened on 0.0.0.0 without a token"),
     }
 
-    let api = Api::start_with(NodeConfig::default(), &["echo"], "0.0.0.0:0", Some("s3cret")).await;
+    let api = Api::start_with(
+        NodeConfig::default(),
+        &["echo", "testkit"],
+        "0.0.0.0:0",
+        Some("s3cret"),
+    )
+    .await;
     let echo = api.node.spawn("echo", Vec::new()).await.unwrap();
     api.node.register("echo", &echo).unwrap();
-    for path in ["/healthz", "/metrics", "/v1/actors"] {
-        let res = api.get(path).await;
-        assert_eq!(res.headers()["www-authenticate"], "Bearer");
-        expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    api.testkit("tk").await;
+    // Every route of the API, without the token, with a wrong one, and with
+    // the right one not given as a bearer token.
+    let record = enc(&TestMessage::Record(b"unauthorized".to_vec()));
+    let routes: [(Method, &str, Vec<u8>); 6] = [
+        (Method::GET, "/healthz", vec![]),
+        (Method::GET, "/metrics", vec![]),
+        (Method::GET, "/v1/actors", vec![]),
+        (Method::POST, "/v1/actors/echo/call", b"x".to_vec()),
+        (
+            Method::POST,
+            "/v1/actors/tk/call",
+            enc(&TestRequest::Echo(vec![])),
+        ),
+        (Method::POST, "/v1/actors/tk/send", record),
+    ];
+    for (method, path, payload) in &routes {
+        for auth in [None, Some("Bearer wrong"), Some("s3cret")] {
+            let mut req = api
+                .client
+                .request(method.clone(), format!("{}{path}", api.base))
+                .body(payload.clone());
+            if let Some(auth) = auth {
+                req = req.header("authorization", auth);
+            }
+            let res = req.send().await.expect("request");
+            assert_eq!(
+                res.headers().get("www-authenticate").map(|v| v.to_str().unwrap()),
+                Some("Bearer"),
+                "{method} {path} with {auth:?}"
+            );
+            let what = format!("{method} {path} with {auth:?}");
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{what}");
+            expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+        }
     }
-    let res = api.post("/v1/actors/echo/call", b"x".to_vec(), &[]).await;
-    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let res = api
-        .post(
-            "/v1/actors/echo/call",
-            b"x".to_vec(),
-            &[("authorization", "Bearer wrong")],
-        )
-        .await;
-    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let res = api
-        .post(
-            "/v1/actors/echo/call",
-            b"x".to_vec(),
-            &[("authorization", "s3cret")],
-        )
-        .await;
-    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // Nothing got through to the actors.
+    let handled: Vec<u64> = api.node.actors().iter().map(|a| a.handled).collect();
+    assert_eq!(handled, [0, 0], "an unauthorized request reached an actor");
 
+    // With the token, a send is taken and reaches the actor.
+    let res = api
+        .post(
+            "/v1/actors/tk/send",
+            enc(&TestMessage::Record(b"authorized".to_vec())),
+            &[("authorization", "Bearer s3cret")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let res = api
+        .post(
+            "/v1/actors/tk/call",
+            enc(&TestRequest::Received),
+            &[("authorization", "Bearer s3cret")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let received: Vec<Vec<u8>> = dec(&body(res).await);
+    assert_eq!(
+        received,
+        vec![b"authorized".to_vec()],
+        "only the authorized send arrived"
+    );
     let res = api
         .post(
             "/v1/actors/echo/call",

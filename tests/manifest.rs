@@ -16,7 +16,8 @@ use wactor_e2e::*;
 
 const MIB: u64 = 1024 * 1024;
 
-/// Ten minutes: a wait this long would be a failure of its own.
+/// Ten minutes: a call timeout that cannot pass for the outcome under
+/// test (each such call is awaited with `at_once`).
 const FOREVER: Duration = Duration::from_secs(600);
 
 /// A manifest from text, its directories relative to `base`.
@@ -216,13 +217,15 @@ async fn a_manifest_memory_limit_applies_to_its_behaviour_only() {
     assert_eq!(got, 32 * MIB);
 
     let small = node.spawn("small", vec![]).await.unwrap();
-    let r = node
-        .call(
+    let r = at_once(
+        "the memory limit ends the call",
+        node.call(
             &small,
             enc(&TestRequest::Alloc { bytes: 32 * MIB }),
             Some(FOREVER),
-        )
-        .await;
+        ),
+    )
+    .await;
     match r {
         Err(DeliveryError::Terminated(reason)) => {
             assert!(reason.contains("limit of 16777216 bytes (16 MiB)"), "{reason}")
@@ -284,7 +287,11 @@ async fn a_manifest_cpu_budget_and_call_timeout_apply() {
         "the manifest's 300 ms, not the node's 10 minutes"
     );
 
-    match node.call(&q, enc(&TestRequest::Spin), Some(FOREVER)).await {
+    let spun = at_once(
+        "the cpu budget ends the call",
+        node.call(&q, enc(&TestRequest::Spin), Some(FOREVER)),
+    );
+    match spun.await {
         Err(DeliveryError::Terminated(reason)) => {
             assert!(
                 reason.contains("cpu budget") && reason.contains("200 ms"),
@@ -327,14 +334,16 @@ async fn loading_a_directory_starts_what_each_manifest_says() {
     assert_eq!(node.pool_workers(&pool).unwrap().len(), 3);
     assert!(node.whereis("testkit").is_none());
     assert_echoes(&node, "workers", b"hi").await;
-    match node
-        .call(
+    let r = at_once(
+        "the memory limit ends the call",
+        node.call(
             "workers",
             enc(&TestRequest::Alloc { bytes: 32 * MIB }),
             Some(FOREVER),
-        )
-        .await
-    {
+        ),
+    )
+    .await;
+    match r {
         Err(DeliveryError::Terminated(reason)) => assert!(reason.contains("(16 MiB)"), "{reason}"),
         other => panic!("expected terminated, got {other:?}"),
     }
@@ -474,7 +483,11 @@ async fn a_manifest_restart_policy_restarts_its_actors() {
     let report = load_dir(&node, root).await.unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     let pid = node.whereis("testkit").expect("testkit is registered");
-    let trapped = node.call(&pid, enc(&TestRequest::Trap), Some(FOREVER)).await;
+    let trapped = at_once(
+        "the trap ends the call",
+        node.call(&pid, enc(&TestRequest::Trap), Some(FOREVER)),
+    )
+    .await;
     assert!(
         matches!(trapped, Err(DeliveryError::Terminated(_))),
         "{trapped:?}"
@@ -542,7 +555,11 @@ async fn a_manifest_changed_while_running_is_applied() {
     assert_eq!(env, [("MODE".to_string(), "blue".to_string())]);
     let received: Vec<Vec<u8>> = ask(&node, &first, &TestRequest::Received).await.unwrap();
     assert_eq!(received, [b"kept".to_vec()], "the state survived the new grants");
-    let trapped = node.call(&first, enc(&TestRequest::Trap), Some(FOREVER)).await;
+    let trapped = at_once(
+        "the trap ends the call",
+        node.call(&first, enc(&TestRequest::Trap), Some(FOREVER)),
+    )
+    .await;
     assert!(
         matches!(trapped, Err(DeliveryError::Terminated(_))),
         "{trapped:?}"

@@ -101,36 +101,84 @@ async fn a_corrupt_file_or_another_world_changes_nothing() {
     assert_eq!(counter_call(&node, &fresh, CounterRequest::Get).await, Ok(0));
 }
 
+/// `counter-v2` answers `count + V2`; `counter` answers the count.
+const V2: u64 = 1_000_000;
+
+/// Waits until the last few answers of a stream of calls came from
+/// `counter-v2` (`from_v2`) or from `counter` (not).
+async fn answers_from(answered: &mut tokio::sync::watch::Receiver<Vec<u64>>, version: &str, from_v2: bool) {
+    const FEW: usize = 20;
+    let what = format!("{FEW} calls in a row are answered by {version}");
+    let recent = |answers: &Vec<u64>| {
+        answers
+            .iter()
+            .rev()
+            .take_while(|a| (**a >= V2) == from_v2)
+            .count()
+            >= FEW
+    };
+    at_once(&what, async { answered.wait_for(recent).await.map(|_| ()) })
+        .await
+        .unwrap_or_else(|_| panic!("the stream of calls ended (a call failed) before {what}"));
+}
+
 #[tokio::test]
 async fn calls_streamed_across_several_upgrades_are_all_answered_once_in_order() {
     let (node, pid) = counter_at_five().await;
-    let total = 2_000u64;
+    // One caller increments without pause until told to stop; each answer
+    // is published so that the upgrades can wait on the stream's progress.
+    let (progress, mut answered) = tokio::sync::watch::channel(Vec::<u64>::new());
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let stream = {
         let node = node.clone();
         let pid = pid.clone();
         tokio::spawn(async move {
-            let mut answers = Vec::with_capacity(total as usize);
-            for _ in 0..total {
-                answers.push(counter_call(&node, &pid, CounterRequest::Increment).await);
+            while stopped.try_recv().is_err() {
+                let i = progress.borrow().len();
+                let a = counter_call(&node, &pid, CounterRequest::Increment)
+                    .await
+                    .unwrap_or_else(|e| panic!("call {i} failed: {e}"));
+                progress.send_modify(|answers| answers.push(a));
             }
-            answers
         })
     };
+    // Each upgrade happens while calls stream: it waits until the running
+    // version has answered a few calls of its own, and the next upgrade
+    // waits until the new version answers.
     let versions = ["counter-v2", "counter", "counter-v2", "counter", "counter-v2"];
+    answers_from(&mut answered, "the first version", false).await;
     for v in versions {
         let report = node.upgrade("counter", guest_bytes(v)).await.unwrap();
+        assert_eq!(report.upgraded, vec![pid.clone()], "{v}: {report:?}");
         assert!(report.failed.is_empty(), "{v}: {:?}", report.failed);
+        answers_from(&mut answered, v, v == "counter-v2").await;
     }
-    let answers = stream.await.unwrap();
+    stop.send(()).unwrap();
+    at_once("the stream stops", stream).await.unwrap();
+    let answers = answered.borrow().clone();
+
+    // The count goes up by exactly one per call, across every switch: no
+    // call lost, none handled twice, none out of order.
     for (i, a) in answers.iter().enumerate() {
-        let a = a.as_ref().unwrap_or_else(|e| panic!("call {i} failed: {e}"));
-        // Each version reports `count` or `count + 1_000_000`; the count
-        // itself goes up by exactly one per call.
-        assert_eq!(a % 1_000_000, 5 + i as u64 + 1, "call {i} answered {a}");
+        assert_eq!(a % V2, 5 + i as u64 + 1, "call {i} answered {a}");
+    }
+    // The versions that answered, in order: the first, then each upgrade's
+    // in turn, each switch once and for good.
+    let mut runs: Vec<bool> = Vec::new();
+    for a in &answers {
+        let from_v2 = *a >= V2;
+        if runs.last() != Some(&from_v2) {
+            runs.push(from_v2);
+        }
     }
     assert_eq!(
-        counter_call(&node, &pid, CounterRequest::Get).await.unwrap() % 1_000_000,
-        5 + total
+        runs,
+        [false, true, false, true, false, true],
+        "which version answered, in order (true: counter-v2)"
+    );
+    assert_eq!(
+        counter_call(&node, &pid, CounterRequest::Get).await,
+        Ok(V2 + 5 + answers.len() as u64)
     );
 }
 

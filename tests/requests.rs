@@ -98,13 +98,7 @@ async fn workers_can_be_added_and_the_oldest_removed() {
     let mut exits = node.exits();
     let removed = node.pool_remove(&pool, 2).unwrap();
     assert_eq!(removed, before[..2].to_vec(), "removing retires the oldest");
-    let mut ended = BTreeSet::new();
-    while ended.len() < 2 {
-        let e = exits.recv().await.unwrap();
-        if removed.contains(&e.pid) {
-            ended.insert(e.pid.id);
-        }
-    }
+    exits_of(&mut exits, &removed).await;
     let mut seen = BTreeSet::new();
     for _ in 0..6 {
         seen.insert(worker_of(&node, &pool).await.id);
@@ -124,9 +118,12 @@ async fn a_worker_that_traps_is_replaced() {
     let node = node(&["testkit"]).await;
     let pool = node.spawn_pool("testkit", 3, vec![]).await.unwrap();
     let before: BTreeSet<Pid> = node.pool_workers(&pool).unwrap().into_iter().collect();
-    let r = node
-        .call(&pool, enc(&TestRequest::Trap), Some(Duration::from_secs(600)))
-        .await;
+    // A long timeout, so that only the trap can end the call.
+    let r = at_once(
+        "the trap ends the call",
+        node.call(&pool, enc(&TestRequest::Trap), Some(Duration::from_secs(600))),
+    )
+    .await;
     assert!(matches!(r, Err(DeliveryError::Terminated(_))), "{r:?}");
     wait_until("the trapped worker is replaced", SOON, || {
         let s = node.pool_stats(&pool).unwrap();
@@ -141,38 +138,57 @@ async fn a_worker_that_traps_is_replaced() {
 }
 
 /// Twenty callers, ten workers that each take a while: every worker takes
-/// exactly two calls, so the twenty finish in two service times, not
-/// twenty.
+/// exactly two calls, and the workers serve them side by side, so the
+/// twenty finish in two service times, not twenty. The overlap is read from
+/// when each worker says it began and finished each job, not from how long
+/// the test took.
 #[tokio::test]
 async fn concurrent_calls_spread_over_the_pool() {
     let node = node(&["testkit"]).await;
     let pool = node.spawn_pool("testkit", 10, vec![]).await.unwrap();
     let slow = testkit(&node, None).await;
-    // Each worker waits on a call that the slow actor answers after 200 ms.
-    let req = call_via(
-        &slow,
-        &TestRequest::SlowReply {
+    // Each job: the worker waits on a call that the slow actor answers
+    // after 200 ms, and reports when it began and when the answer came.
+    let req = TestRequest::TimedCall {
+        to: Target::Pid(wire(&slow)),
+        payload: enc(&TestRequest::SlowReply {
             ms: 200,
             payload: b"done".to_vec(),
-        },
-    );
-    let started = std::time::Instant::now();
+        }),
+        timeout_ms: Some(60_000),
+    };
     let calls: Vec<_> = (0..20)
         .map(|_| {
             let (node, pool, req) = (node.clone(), pool.clone(), req.clone());
-            tokio::spawn(async move { ask::<CallReply>(&node, &pool, &req).await })
+            tokio::spawn(async move { ask::<(u64, u64, CallReply)>(&node, &pool, &req).await })
         })
         .collect();
+    let mut jobs = Vec::new();
     for c in calls {
-        let inner = c.await.unwrap().unwrap().expect("the slow actor answered");
+        let (began, ended, answer) = c.await.unwrap().unwrap();
+        let inner = answer.expect("the slow actor answered");
         assert_eq!(dec::<Vec<u8>>(&inner), b"done");
+        assert!(began < ended, "a job ends after it begins: {began} {ended}");
+        jobs.push((began, ended));
     }
-    let elapsed = started.elapsed();
     let handled: HashMap<String, u64> = node.actors().into_iter().map(|a| (a.pid, a.handled)).collect();
     for w in node.pool_workers(&pool).unwrap() {
         assert_eq!(handled[&w.to_string()], 2, "worker {w} took two calls");
     }
-    println!("20 calls over 10 workers of 200 ms each took {elapsed:?}");
+    // The most jobs under way at one instant: all ten workers at once if
+    // the pool serves in parallel, one if it serves a call at a time.
+    let mut edges: Vec<(u64, i32)> = jobs.iter().flat_map(|&(b, e)| [(b, 1), (e, -1)]).collect();
+    // At equal times an end sorts before a begin: touching is not overlap.
+    edges.sort();
+    let (mut running, mut most) = (0, 0);
+    for (_, step) in edges {
+        running += step;
+        most = most.max(running);
+    }
+    assert_eq!(
+        most, 10,
+        "ten jobs at once; the jobs (began, ended, in µs): {jobs:?}"
+    );
 }
 
 #[tokio::test]
@@ -208,9 +224,11 @@ async fn a_pool_whose_workers_are_all_full_refuses_at_once() {
         node.send(&pool, enc(&TestMessage::Record(vec![3]))),
         Err(DeliveryError::MailboxFull)
     );
-    let r = node
-        .call(&pool, enc(&TestRequest::Received), Some(Duration::from_secs(600)))
-        .await;
+    let r = at_once(
+        "the full pool refuses the call",
+        node.call(&pool, enc(&TestRequest::Received), Some(Duration::from_secs(600))),
+    )
+    .await;
     assert_eq!(r, Err(DeliveryError::MailboxFull));
     assert_eq!(node.pool_stats(&pool).unwrap().rejected, 2);
     // Nothing accepted is lost: each worker got one of the two messages.
@@ -218,7 +236,10 @@ async fn a_pool_whose_workers_are_all_full_refuses_at_once() {
         assert!(node.kill(s, "release"));
     }
     for p in parked {
-        let r = p.await.unwrap().unwrap();
+        let r = at_once("the kill ends the parked call", p)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(matches!(r, Err(WireError::Terminated(_))), "{r:?}");
     }
     let mut got = Vec::new();
@@ -238,11 +259,9 @@ async fn stopping_a_pool_stops_its_workers_and_frees_its_name() {
     let workers = node.pool_workers(&pool).unwrap();
     let mut exits = node.exits();
     assert!(node.stop(&pool, "done"));
-    let mut ended = BTreeSet::new();
-    while ended.len() < 4 {
-        ended.insert(exits.recv().await.unwrap().pid);
-    }
-    assert!(ended.contains(&pool) && workers.iter().all(|w| ended.contains(w)));
+    let mut all = workers.clone();
+    all.push(pool.clone());
+    exits_of(&mut exits, &all).await;
     assert_eq!(node.whereis("p"), None);
     assert_eq!(node.send(&pool, vec![]), Err(DeliveryError::UnknownProcess));
 }

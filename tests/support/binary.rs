@@ -9,24 +9,39 @@ use std::time::{Duration, Instant};
 
 use crate::repo_root;
 
-/// The `wactor` binary, built on first use: `cargo test` builds a
-/// package's binaries only for that package's own tests.
+/// The `wactor` binary of the profile these tests were built with (a
+/// `cargo test --release` runs the release binary), built on first use:
+/// `cargo test` builds a package's binaries only for that package's own
+/// tests, and building it here each run means it is never a stale one.
 pub fn wactor_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        // This test runs as TARGET/PROFILE/deps/NAME-HASH.
+        let exe = std::env::current_exe().expect("current exe");
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("the test's profile directory");
+        let target_dir = profile_dir.parent().expect("the target directory");
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            // Cargo names the `dev` profile's directory `debug`.
+            Some("debug") => "dev",
+            Some(name) => name,
+            None => panic!("no profile in {}", exe.display()),
+        };
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "-p", "wactor", "--bin", "wactor"])
+            .args(["build", "-p", "wactor", "--bin", "wactor", "--profile", profile])
+            .arg("--target-dir")
+            .arg(target_dir)
             .current_dir(repo_root())
             .status()
             .expect("run cargo build");
-        assert!(status.success(), "cargo build -p wactor failed");
-        let exe = std::env::current_exe().expect("current exe");
-        let bin = exe
-            .parent()
-            .and_then(|d| d.parent())
-            .expect("target dir")
-            .join("wactor");
+        assert!(
+            status.success(),
+            "cargo build -p wactor --profile {profile} failed"
+        );
+        let bin = profile_dir.join("wactor");
         assert!(bin.exists(), "{} is missing after cargo build", bin.display());
         bin
     })
@@ -44,7 +59,7 @@ pub struct Host {
     pub seen: Vec<String>,
     /// The default compile cache directory of this run (`WACTOR_CACHE_DIR`),
     /// private to it so that tests leave nothing in the user's cache.
-    _cache: tempfile::TempDir,
+    cache: tempfile::TempDir,
 }
 
 impl Host {
@@ -94,7 +109,7 @@ impl Host {
             child,
             lines,
             seen: Vec::new(),
-            _cache: cache,
+            cache,
         }
     }
 
@@ -181,6 +196,32 @@ impl Host {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The host's default compile cache directory (`WACTOR_CACHE_DIR`).
+    pub fn cache_dir(&self) -> &Path {
+        self.cache.path()
+    }
+
+    /// Every line the host wrote to its log, to the last: stops the host
+    /// (SIGTERM) if it is still running, and reads its log to the end.
+    pub fn all_lines(mut self) -> Vec<String> {
+        if self.child.try_wait().expect("wait").is_none() {
+            self.terminate();
+        }
+        let deadline = Instant::now() + LOG_WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+                    "the host's log did not end within {LOG_WAIT:?} of its exit; the log so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+        std::mem::take(&mut self.seen)
     }
 
     /// Stops the host with SIGTERM and waits for it to exit.

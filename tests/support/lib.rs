@@ -213,6 +213,16 @@ pub async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool
 /// A generous bound for things that should happen at once.
 pub const SOON: Duration = Duration::from_secs(20);
 
+/// Awaits `fut` for at most [`SOON`]; panics with `what` if it takes
+/// longer. For waits whose claim is "at once" but whose own timeout is long
+/// (so that a timeout is not mistaken for the outcome under test): a
+/// regression then fails in seconds instead of hanging the suite.
+pub async fn at_once<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(SOON, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {SOON:?} waiting until {what}"))
+}
+
 /// The actor-table row of `pid`, if it is alive.
 pub fn row(node: &Node, pid: &Pid) -> Option<ActorInfo> {
     let pid = pid.to_string();
@@ -222,16 +232,32 @@ pub fn row(node: &Node, pid: &Pid) -> Option<ActorInfo> {
 /// The exit of `pid`, from a stream subscribed before it could happen;
 /// panics if it does not come within [`SOON`].
 pub async fn exit_of(exits: &mut broadcast::Receiver<Exit>, pid: &Pid) -> Exit {
+    exits_of(exits, std::slice::from_ref(pid)).await.remove(0)
+}
+
+/// The exits of every one of `pids` (in the order they came), from a
+/// stream subscribed before they could happen; panics naming the ones
+/// still alive if they do not all come within [`SOON`].
+pub async fn exits_of(exits: &mut broadcast::Receiver<Exit>, pids: &[Pid]) -> Vec<Exit> {
+    let mut ended: Vec<Exit> = Vec::new();
     let wait = async {
-        loop {
+        while ended.len() < pids.len() {
             match exits.recv().await {
-                Ok(exit) if &exit.pid == pid => return exit,
+                Ok(exit) if pids.contains(&exit.pid) && !ended.iter().any(|e| e.pid == exit.pid) => {
+                    ended.push(exit)
+                }
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => panic!("the exit stream closed"),
             }
         }
     };
-    tokio::time::timeout(SOON, wait)
-        .await
-        .unwrap_or_else(|_| panic!("{pid} did not end within {SOON:?}"))
+    if tokio::time::timeout(SOON, wait).await.is_err() {
+        let waiting: Vec<String> = pids
+            .iter()
+            .filter(|p| !ended.iter().any(|e| &e.pid == *p))
+            .map(|p| p.to_string())
+            .collect();
+        panic!("{} did not end within {SOON:?}", waiting.join(", "));
+    }
+    ended
 }

@@ -61,7 +61,10 @@ enum Command {
 
 fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter))
+        // The NATS client's connector logs each server's URL, password
+        // included, at debug level: never below info, whatever RUST_LOG says.
+        .add_directive("async_nats::connector=info".parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(progress::LogWriter);

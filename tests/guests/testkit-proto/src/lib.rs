@@ -214,6 +214,15 @@ pub enum TestRequest {
     /// Sends `count` plain `TestMessage::Record(vec![])` to `to`, as fast as
     /// it can. Reply: `u32`, how many of them the host accepted.
     SendMany { to: Target, count: u32 },
+    /// [`Call`](TestRequest::Call), timed by the testkit's own wall clock.
+    /// Reply: `(u64, u64, Result<Vec<u8>, WireError>)`, the microseconds
+    /// since the Unix epoch when the request reached the handler and when
+    /// the answer came back, and the callee's raw answer.
+    TimedCall {
+        to: Target,
+        payload: Vec<u8>,
+        timeout_ms: Option<u32>,
+    },
 }
 
 /// An info the testkit received, shaped for the tests.

@@ -76,6 +76,16 @@ impl Actor for Testkit {
                 let timeout = timeout_ms.map(|ms| Duration::from_millis(ms.into()));
                 reply(&ctx.call_raw(address(to), &payload, timeout).map_err(wire_error))
             }
+            TestRequest::TimedCall {
+                to,
+                payload,
+                timeout_ms,
+            } => {
+                let timeout = timeout_ms.map(|ms| Duration::from_millis(ms.into()));
+                let began = now_us();
+                let answer = ctx.call_raw(address(to), &payload, timeout).map_err(wire_error);
+                reply(&(began, now_us(), answer))
+            }
             TestRequest::CallSelf => {
                 let me = ctx.self_pid();
                 let answer =
@@ -265,6 +275,14 @@ fn spin() -> ! {
     loop {
         n = black_box(n.wrapping_add(1));
     }
+}
+
+/// The wall clock, in microseconds since the Unix epoch (0 before it).
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// The wall clock, in milliseconds since the Unix epoch (0 before it).
