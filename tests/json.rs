@@ -320,3 +320,29 @@ fn a_json_call_and_its_refusal_cross_hosts() {
     assert_eq!(kind, "bad-request");
     assert!(message.contains("CalcRequest"), "{message}");
 }
+
+/// An actor that shares no types with a typed Rust actor calls it in JSON
+/// (`call-json`), as an actor in another language would: the answer is
+/// JSON, and a request of the wrong shape is refused as a bad request.
+#[tokio::test]
+async fn an_actor_calls_a_typed_actor_in_json() {
+    let node: Node = node(&["calculator", "testkit"]).await;
+    let calc = node.spawn("calculator", Vec::new()).await.unwrap();
+    let kit = testkit(&node, None).await;
+    let call_json = |json: &str| TestRequest::CallJson {
+        to: Target::Pid(wactor_e2e::wire(&calc)),
+        json: json.as_bytes().to_vec(),
+        timeout_ms: None,
+    };
+    let r: Result<Vec<u8>, WireError> = ask(&node, &kit, &call_json(r#"{"Divide":[7,2]}"#)).await.unwrap();
+    assert_eq!(r.map(|b| text(&b)), Ok(r#"{"Ok":3}"#.to_string()));
+    let r: Result<Vec<u8>, WireError> = ask(&node, &kit, &call_json(r#"{"Add":[1,2]}"#)).await.unwrap();
+    assert_eq!(r.map(|b| text(&b)), Ok(r#"{"Ok":3}"#.to_string()));
+    let r: Result<Vec<u8>, WireError> = ask(&node, &kit, &call_json(r#"{"Multiply":[1,2]}"#))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&r, Err(WireError::NotAllowed(m)) if m.starts_with("bad request: ") && m.contains("Multiply")),
+        "{r:?}"
+    );
+}

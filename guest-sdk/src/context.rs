@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::__private::bindings::wactor::actor::host;
-use crate::codec::{Decode, Encode};
+use crate::codec::{Decode, Encode, Encoding};
 use crate::error::{Error, RegisterError, SpawnError};
 use crate::types::{Address, Call, Level, Monitor, Pid, Ref, Timer};
 
@@ -143,6 +143,24 @@ impl Context {
         timeout: Option<Duration>,
     ) -> Result<Vec<u8>, Error> {
         self.call_bytes(false, to.into(), bytes, timeout)
+    }
+
+    /// Like [`call`](Context::call), in the JSON encoding: the request goes
+    /// as JSON and the answer is read as JSON, so that it reaches a typed
+    /// actor that shares no Rust types with this one (another language's
+    /// actor, or a Rust actor whose types are only known by their shape;
+    /// see the JSON mapping in [`codec`](crate::codec)). `None` as the
+    /// timeout means the host's default. A request the callee cannot
+    /// decode fails with [`Error::NotAllowed`] (`bad request: ...`).
+    pub fn call_json<Q: Encode + ?Sized, R: Decode>(
+        &mut self,
+        to: impl Into<Address>,
+        req: &Q,
+        timeout: Option<Duration>,
+    ) -> Result<R, Error> {
+        let bytes = req.encode_as(Encoding::Json)?;
+        let answer = host::call_json(&to.into().to_wit(), &bytes, timeout.map(millis)).map_err(Error::from_wit)?;
+        R::decode_as(answer, Encoding::Json)
     }
 
     /// Like [`call`](Context::call), but a request that cannot be delivered

@@ -12,7 +12,7 @@ use wasmtime::Result;
 use crate::actor::ActorData;
 use crate::bindings::{wit, Host};
 use crate::error::DeliveryError;
-use crate::pid::Pid;
+use crate::pid::{Encoding, Pid};
 
 /// Longest guest log line kept; the rest is cut.
 const MAX_LOG_LINE: usize = 16 * 1024;
@@ -57,6 +57,28 @@ impl Host for ActorData {
                 request,
                 ms(timeout_ms),
                 important,
+            )
+            .await;
+        delivered(r)
+    }
+
+    async fn call_json(
+        &mut self,
+        to: wit::Address,
+        request: Vec<u8>,
+        timeout_ms: Option<u32>,
+    ) -> Delivered<Vec<u8>> {
+        let (to, important) = (to.into(), self.important);
+        let r = self
+            .node
+            .call_encoded(
+                &self.me.pid,
+                Some(&self.me),
+                &to,
+                request,
+                ms(timeout_ms),
+                important,
+                Encoding::Json,
             )
             .await;
         delivered(r)

@@ -223,6 +223,13 @@ pub enum TestRequest {
         payload: Vec<u8>,
         timeout_ms: Option<u32>,
     },
+    /// Calls `to` with `json` (JSON text) through `call-json`. Reply:
+    /// `Result<Vec<u8>, WireError>`, the callee's JSON answer as it came.
+    CallJson {
+        to: Target,
+        json: Vec<u8>,
+        timeout_ms: Option<u32>,
+    },
 }
 
 /// An info the testkit received, shaped for the tests.

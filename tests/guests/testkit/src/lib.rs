@@ -76,6 +76,11 @@ impl Actor for Testkit {
                 let timeout = timeout_ms.map(|ms| Duration::from_millis(ms.into()));
                 reply(&ctx.call_raw(address(to), &payload, timeout).map_err(wire_error))
             }
+            TestRequest::CallJson { to, json, timeout_ms } => {
+                let timeout = timeout_ms.map(|ms| Duration::from_millis(ms.into()));
+                let answer: Result<Raw, Error> = ctx.call_json(address(to), &Raw(json), timeout);
+                reply(&answer.map(Raw::into_inner).map_err(wire_error))
+            }
             TestRequest::TimedCall {
                 to,
                 payload,
