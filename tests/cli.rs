@@ -2,10 +2,9 @@
 //! the client commands (`call`, `send`, `ps`) against it, trace ids in its
 //! log, and `wactor new`.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use wactor_e2e::binary::{wactor_bin, Host};
+use wactor_e2e::binary::{wactor_bin, wactor_cli, Host};
 use wactor_e2e::proto::{Target, TestMessage, TestRequest};
 use wactor_e2e::{actors_dir, dec, enc, guest, repo_root};
 
@@ -65,19 +64,7 @@ fn run_on_a_missing_directory_says_what_to_do() {
 
 /// Runs `wactor ARGS` with `stdin` and waits for it.
 fn wactor(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(wactor_bin())
-        .args(args)
-        .env_remove("WACTOR_HOST")
-        .env_remove("WACTOR_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start wactor");
-    let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin).expect("write stdin");
-    drop(input);
-    child.wait_with_output().expect("wait for wactor")
+    wactor_cli(args, stdin)
 }
 
 fn stderr(out: &Output) -> String {

@@ -3,14 +3,14 @@
 //! answer, and a request the callee cannot decode, which is the caller's
 //! error (`bad-request`), not the callee's (`remote`).
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use reqwest::blocking::{Client, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use wactor::{DeliveryError, Node};
-use wactor_e2e::binary::{wactor_bin, Host};
+use wactor_e2e::binary::{wactor_cli, Host};
 use wactor_e2e::proto::{Target, TestRequest, WireError};
 use wactor_e2e::{actors_dir, ask, dec, enc, node, testkit};
 
@@ -78,13 +78,7 @@ fn host() -> (tempfile::TempDir, Host, String) {
 
 /// Runs `wactor ARGS --host URL`.
 fn wactor(url: &str, args: &[&str]) -> Output {
-    Command::new(wactor_bin())
-        .args(args)
-        .args(["--host", url])
-        .env_remove("WACTOR_HOST")
-        .env_remove("WACTOR_TOKEN")
-        .output()
-        .expect("run wactor")
+    wactor_cli(&[args, &["--host", url]].concat(), b"")
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -3,30 +3,16 @@
 //! pid in that form, or without its brackets, wherever they take an actor.
 //! Also: a spawned actor logs under its own span, not its spawner's.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use wactor::Pid;
-use wactor_e2e::binary::{wactor_bin, Host};
+use wactor_e2e::binary::{wactor_cli, Host};
 use wactor_e2e::proto::{TestArgs, TestMessage, TestRequest, WirePid};
 use wactor_e2e::{dec, enc, guest};
 
 /// Runs `wactor ARGS` against the host at `url`, with `stdin`.
 fn wactor(url: &str, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(wactor_bin())
-        .args(args)
-        .args(["--host", url])
-        .env_remove("WACTOR_HOST")
-        .env_remove("WACTOR_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start wactor");
-    let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin).expect("write stdin");
-    drop(input);
-    child.wait_with_output().expect("wait for wactor")
+    wactor_cli(&[args, &["--host", url]].concat(), stdin)
 }
 
 fn stderr(out: &Output) -> String {

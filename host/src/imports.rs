@@ -29,6 +29,31 @@ fn ms(timeout_ms: Option<u32>) -> Option<Duration> {
 
 impl wit::Host for ActorData {}
 
+/// `call` and `call-json` of the actor `me`: a call in `encoding`, which its
+/// ref carries.
+async fn call_in(
+    me: &mut ActorData,
+    to: wit::Address,
+    request: Vec<u8>,
+    timeout_ms: Option<u32>,
+    encoding: Encoding,
+) -> Delivered<Vec<u8>> {
+    let (to, important) = (to.into(), me.important);
+    let r = me
+        .node
+        .call_encoded(
+            &me.me.pid,
+            Some(&me.me),
+            &to,
+            request,
+            ms(timeout_ms),
+            important,
+            encoding,
+        )
+        .await;
+    delivered(r)
+}
+
 impl Host for ActorData {
     async fn self_(&mut self) -> Result<wit::Pid> {
         Ok((&self.me.pid).into())
@@ -47,19 +72,7 @@ impl Host for ActorData {
         request: Vec<u8>,
         timeout_ms: Option<u32>,
     ) -> Delivered<Vec<u8>> {
-        let (to, important) = (to.into(), self.important);
-        let r = self
-            .node
-            .call_with(
-                &self.me.pid,
-                Some(&self.me),
-                &to,
-                request,
-                ms(timeout_ms),
-                important,
-            )
-            .await;
-        delivered(r)
+        call_in(self, to, request, timeout_ms, Encoding::Native).await
     }
 
     async fn call_json(
@@ -68,20 +81,7 @@ impl Host for ActorData {
         request: Vec<u8>,
         timeout_ms: Option<u32>,
     ) -> Delivered<Vec<u8>> {
-        let (to, important) = (to.into(), self.important);
-        let r = self
-            .node
-            .call_encoded(
-                &self.me.pid,
-                Some(&self.me),
-                &to,
-                request,
-                ms(timeout_ms),
-                important,
-                Encoding::Json,
-            )
-            .await;
-        delivered(r)
+        call_in(self, to, request, timeout_ms, Encoding::Json).await
     }
 
     async fn call_async(

@@ -48,6 +48,25 @@ pub fn wactor_bin() -> PathBuf {
     .clone()
 }
 
+/// Runs `wactor ARGS` as a user would, with `stdin` as its input and no
+/// host or token from the environment, and waits for it.
+pub fn wactor_cli(args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(wactor_bin())
+        .args(args)
+        .env_remove("WACTOR_HOST")
+        .env_remove("WACTOR_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start wactor");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("wait for wactor")
+}
+
 /// How long a log line may take to appear.
 const LOG_WAIT: Duration = Duration::from_secs(60);
 
