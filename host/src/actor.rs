@@ -595,6 +595,9 @@ async fn serve(
         let mut stop_after: Option<String> = None;
         let step = match batch::next(&mut inst, behaviour.batch_export, Letter { env, trace }, rx) {
             batch::Next::One(letter) => {
+                if let Envelope::Call { r, .. } = &letter.env {
+                    me.took_call(r.id);
+                }
                 let inst = &mut *inst;
                 let handling = trace::handling(letter.env, letter.trace, |env| {
                     handle(node, &inst.actor, &mut inst.store, env, &mut inst.senders)

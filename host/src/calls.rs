@@ -341,7 +341,7 @@ impl NodeInner {
         };
         // Owed as if it were in the mailbox: should the actor end first,
         // the call fails with the reason.
-        if !target.owe(r.id) {
+        if !target.owe(r.id, true) {
             // Ending already: the handler is not run.
             direct::unused(target, loan);
             return Err(DeliveryError::UnknownProcess);
@@ -533,7 +533,7 @@ impl NodeInner {
                 }
             }
             let rx = self.calls.open(r.id, from.clone(), w.clone());
-            if !w.owe(r.id) {
+            if !w.owe(r.id, false) {
                 self.calls.close(r.id);
                 continue;
             }

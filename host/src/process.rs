@@ -271,14 +271,8 @@ impl Process {
     }
 
     /// Records the call whose request this process starts (Some) or ends
-    /// (None) handling. A call started is taken: should the instance end,
-    /// a restarted one cannot answer it.
+    /// (None) handling.
     pub(crate) fn handling(&self, r: Option<RefId>) {
-        if let Some(r) = r {
-            if let Some(taken) = self.owed.lock().refs.get_mut(&r) {
-                *taken = true;
-            }
-        }
         *self.handling.lock() = r;
     }
 
@@ -295,9 +289,20 @@ impl Process {
 
     /// Records that this process owes an answer to the call `r`; false if
     /// the process has already ended.
-    pub(crate) fn owe(&self, r: RefId) -> bool {
+    /// `taken`: an instance runs it at once (a direct call), rather than
+    /// the call waiting in the mailbox.
+    pub(crate) fn owe(&self, r: RefId, taken: bool) -> bool {
         let mut owed = self.owed.lock();
-        owed.open && owed.refs.insert(r, false).is_none()
+        owed.open && owed.refs.insert(r, taken).is_none()
+    }
+
+    /// Records that the instance took the owed call `r` out of the mailbox
+    /// to handle it: should the instance end, a restarted one cannot
+    /// answer it.
+    pub(crate) fn took_call(&self, r: RefId) {
+        if let Some(taken) = self.owed.lock().refs.get_mut(&r) {
+            *taken = true;
+        }
     }
 
     pub(crate) fn settle(&self, r: RefId) {
