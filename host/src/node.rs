@@ -527,11 +527,15 @@ impl Node {
             return Vec::new();
         };
         let processes = &self.inner.processes;
-        pids.retain(|pid| processes.get(&pid.id).is_some_and(|p| p.pid == *pid));
-        let mut found: Vec<(Pid, bool)> = pids
-            .iter()
-            .filter_map(|pid| processes.get(&pid.id).map(|p| (pid.clone(), p.pool.is_some())))
-            .collect();
+        // One look-up per pid: the ended are dropped, the live listed.
+        let mut found = Vec::with_capacity(pids.len());
+        pids.retain(|pid| match processes.get(&pid.id) {
+            Some(p) if p.pid == *pid => {
+                found.push((pid.clone(), p.pool.is_some()));
+                true
+            }
+            _ => false,
+        });
         found.sort_by_key(|(pid, _)| pid.id);
         found
     }
