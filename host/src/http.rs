@@ -22,7 +22,7 @@
 //! or, needing no escaping, `node.id.creation`. A call waits for the
 //! node's call timeout unless the request has an [`TIMEOUT_HEADER`]
 //! (milliseconds). Every call and send runs under a trace id: the one in the
-//! request's [`trace::HEADER`](crate::trace::HEADER), or a new one; the
+//! request's [`trace::HEADER`](crate::core::trace::HEADER), or a new one; the
 //! response carries it back in the same header.
 //!
 //! A failure is a JSON body `{"error": KIND, "message": TEXT}`. KIND is the
@@ -62,11 +62,11 @@ use http_body_util::BodyExt as _;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::error::DeliveryError;
-use crate::names::Names;
+use crate::core::error::DeliveryError;
+use crate::core::pid::Address;
+use crate::core::trace::{self, TraceId};
 use crate::node::Node;
-use crate::pid::Address;
-use crate::trace::{self, TraceId};
+use crate::process::names::Names;
 
 /// Where the API listens unless told otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7420";

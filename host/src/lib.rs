@@ -61,45 +61,32 @@
 //! taken or refused (`response-ignored`) the moment it is delivered, so each
 //! important import behaves exactly as its plain form.
 
-mod actor;
-mod batch;
-pub mod bindings;
-pub mod cache;
-mod calls;
+// The layers, from the bottom; a layer uses only the layers above it in
+// this list (checked by `scripts/check-layers`).
 pub mod cluster;
-pub mod config;
-pub mod convert;
-mod cycles;
-mod direct;
-pub mod engine;
-pub mod error;
-/// The wire format between hosts (the `wactor-wire` crate).
-pub use wactor_wire as frame;
-pub mod hibernate;
-pub mod http;
-mod important;
-mod imports;
-mod mailbox;
-pub mod manifest;
-mod mappings;
-mod memories;
-pub mod metrics;
-mod names;
+pub(crate) mod core;
+pub(crate) mod messaging;
 pub mod node;
-pub mod pid;
-mod pool;
-mod process;
-pub mod reload;
-mod routing;
-mod stacks;
-mod stdio;
-pub mod supervision;
-mod timers;
-pub mod trace;
-pub mod transport;
+pub(crate) mod process;
+pub(crate) mod runtime;
+pub(crate) mod sandbox;
+// The edges: what talks to the outside.
+pub mod http;
+pub mod metrics;
 pub mod watch;
 
-pub use actor::CpuBudgetExceeded;
+// The public modules, where embedders have always found them.
+pub use crate::cluster::transport;
+pub use crate::core::{config, error, manifest, pid, trace};
+pub use crate::process::supervision;
+pub use crate::runtime::{hibernate, reload};
+pub use crate::sandbox::{bindings, cache, convert, engine};
+/// The wire format between hosts (the `wactor-wire` crate).
+pub use wactor_wire as frame;
+
+pub use crate::process::pool::PoolStats;
+pub use crate::process::table::ActorState;
+pub use crate::runtime::actor::CpuBudgetExceeded;
 pub use cache::CacheStats;
 pub use cluster::ClusterConfig;
 pub use config::NodeConfig;
@@ -108,8 +95,6 @@ pub use error::{ClusterError, DeliveryError, LoadError, PoolError, RegisterError
 pub use manifest::{Manifest, ManifestError};
 pub use node::{ActorInfo, Exit, Node};
 pub use pid::{Address, Encoding, Pid, Ref, RefId};
-pub use pool::PoolStats;
-pub use process::ActorState;
 pub use reload::UpgradeReport;
 pub use supervision::{Restart, RestartPolicy};
 pub use trace::TraceId;

@@ -18,23 +18,23 @@ use tokio::sync::broadcast;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::Engine;
 
-use crate::actor::{ActorData, SpawnCounts};
-use crate::bindings::ActorBindings;
-use crate::cache::{CacheStats, CompileCache};
-use crate::calls::Calls;
-use crate::config::NodeConfig;
-use crate::engine::{self, Behaviour, Version};
-use crate::error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
-use crate::hibernate::Instances;
-use crate::manifest::{Manifest, Settings};
-use crate::metrics::Metrics;
-use crate::names::Names;
-use crate::pid::{Address, Pid};
-use crate::pool::PoolStats;
-use crate::process::{ActorState, Process};
-use crate::reload::UpgradeReport;
-use crate::supervision::RestartPolicy;
-use crate::timers::Timers;
+use crate::core::config::NodeConfig;
+use crate::core::counters::{Census, Metrics};
+use crate::core::error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
+use crate::core::manifest::{Manifest, Settings};
+use crate::core::pid::{Address, Pid};
+use crate::messaging::calls::Calls;
+use crate::messaging::timers::Timers;
+use crate::process::names::Names;
+use crate::process::pool::PoolStats;
+use crate::process::supervision::RestartPolicy;
+use crate::process::table::{ActorState, Process};
+use crate::runtime::actor::{ActorData, SpawnCounts};
+use crate::runtime::hibernate::Instances;
+use crate::runtime::reload::UpgradeReport;
+use crate::sandbox::bindings::ActorBindings;
+use crate::sandbox::cache::{CacheStats, CompileCache};
+use crate::sandbox::engine::{self, Behaviour, Version};
 
 /// The maps looked up on every send and call (processes by id, pending
 /// calls by ref). Their keys are sequential numbers or random bits, which
@@ -208,13 +208,13 @@ impl Node {
             cluster: std::sync::OnceLock::new(),
             dir_started: parking_lot::Mutex::new(HashMap::new()),
         });
-        crate::calls::keep_timer_armed(&inner);
+        crate::messaging::calls::keep_timer_armed(&inner);
         Ok(Node { inner })
     }
 
     /// Joins the cluster of [`NodeConfig::cluster`]; does nothing when the
     /// node runs alone.
-    pub async fn join_cluster(&self) -> Result<(), crate::error::ClusterError> {
+    pub async fn join_cluster(&self) -> Result<(), crate::core::error::ClusterError> {
         match self.inner.config.cluster.clone() {
             Some(config) => crate::cluster::join(&self.inner, config).await,
             None => Ok(()),
@@ -353,7 +353,7 @@ impl Node {
         self.inner.spawn_pool(behaviour, size, args).await
     }
 
-    fn pool(&self, pool: &Address) -> Result<Arc<crate::pool::Pool>, DeliveryError> {
+    fn pool(&self, pool: &Address) -> Result<Arc<crate::process::pool::Pool>, DeliveryError> {
         let front = self.inner.resolve(pool)?;
         front
             .pool
@@ -433,7 +433,7 @@ impl Node {
         timeout: Option<Duration>,
     ) -> Result<Vec<u8>, DeliveryError> {
         let host = &self.inner.host_pid;
-        let json = crate::pid::Encoding::Json;
+        let json = crate::core::pid::Encoding::Json;
         self.inner
             .call_encoded(host, None, &to.into(), payload, timeout, false, json)
             .await
@@ -637,7 +637,7 @@ impl Node {
 
     /// Loads `bytes` as the new version of behaviour `name` and switches
     /// every live actor of it, between two of its messages, keeping its
-    /// state (see [`reload`](crate::reload)). A load failure changes
+    /// state (see [`reload`](crate::runtime::reload)). A load failure changes
     /// nothing and is returned; actors that could not switch stay on their
     /// old version and are listed in the report.
     pub async fn upgrade(&self, name: &str, bytes: Vec<u8>) -> Result<UpgradeReport, LoadError> {
@@ -689,7 +689,26 @@ impl Node {
     /// The node's metrics in the Prometheus text format (see
     /// [`metrics`](crate::metrics)).
     pub fn metrics_text(&self) -> String {
-        self.inner.render_metrics()
+        let mut c = Census {
+            instances: self.inner.instances.live() as u64,
+            behaviours: self.inner.behaviours.read().len() as u64,
+            late_answers: self.inner.calls.late_answers(),
+            ..Census::default()
+        };
+        for p in self.inner.processes.iter() {
+            if p.pool.is_some() {
+                c.pools += 1;
+                continue;
+            }
+            c.actors += 1;
+            if p.state() == ActorState::Hibernating {
+                c.hibernating += 1;
+            }
+            let d = p.mailbox.depth() as u64;
+            c.depth += d;
+            c.deepest = c.deepest.max(d);
+        }
+        self.inner.metrics.render_page(&c)
     }
 
     /// Behaviours loaded, and loads that failed, since the node started.

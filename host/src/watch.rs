@@ -8,7 +8,7 @@
 //!
 //! - a behaviour file that appears is loaded and started the same way;
 //! - one that is replaced (written in place, or renamed over) upgrades the
-//!   running actors, keeping their state (see [`reload`](crate::reload));
+//!   running actors, keeping their state (see [`reload`](crate::runtime::reload));
 //! - one that is removed stops its actors;
 //! - a manifest that appears, changes or is removed is applied to the
 //!   loaded behaviour: see [`reconfigure`].
@@ -33,11 +33,11 @@ use notify::{RecursiveMode, Watcher as _};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::engine::Behaviour;
-use crate::error::{LoadError, RegisterError, SpawnError};
-use crate::manifest::{Manifest, ManifestError, Settings, Start, WasiGrants};
+use crate::core::error::{LoadError, RegisterError, SpawnError};
+use crate::core::manifest::{Manifest, ManifestError, Settings, Start, WasiGrants};
+use crate::core::pid::Pid;
 use crate::node::{behaviour_name, Node};
-use crate::pid::Pid;
+use crate::sandbox::engine::Behaviour;
 
 /// How long the directory must be quiet before changes are acted on.
 pub const DEBOUNCE: Duration = Duration::from_millis(250);

@@ -1,0 +1,112 @@
+//! Routing: from an address to a live local process, and plain sends.
+//!
+//! An address of another node is handed to the cluster (see
+//! [`cluster`](crate::cluster)); without one it cannot be reached
+//! (`no-connection`).
+
+use std::sync::Arc;
+
+use crate::core::error::DeliveryError;
+use crate::core::pid::{Address, Pid};
+use crate::node::NodeInner;
+use crate::process::mailbox::Envelope;
+use crate::process::table::Process;
+
+impl NodeInner {
+    /// The live local process an address names.
+    pub(crate) fn resolve(&self, to: &Address) -> Result<Arc<Process>, DeliveryError> {
+        let pid = match to {
+            Address::Pid(pid) => {
+                self.check_local(pid)?;
+                pid.id
+            }
+            Address::Name(name) => {
+                let local = match name.split_once('@') {
+                    Some((name, node)) if node == &*self.node_name => name,
+                    // Another node's processes are reached through the
+                    // cluster, not resolved here.
+                    Some(_) => return Err(DeliveryError::NoConnection),
+                    None => name.as_str(),
+                };
+                self.names.whereis(local).ok_or(DeliveryError::UnknownProcess)?.id
+            }
+        };
+        self.processes
+            .get(&pid)
+            .map(|p| p.value().clone())
+            .ok_or(DeliveryError::UnknownProcess)
+    }
+
+    /// Checks that a pid belongs to this node's current incarnation.
+    pub(crate) fn check_local(&self, pid: &Pid) -> Result<(), DeliveryError> {
+        if pid.node != self.node_name {
+            // Another node's processes are reached through the cluster.
+            return Err(DeliveryError::NoConnection);
+        }
+        if pid.creation != self.creation {
+            // A pid from an earlier run of this node: that actor is gone.
+            return Err(DeliveryError::UnknownProcess);
+        }
+        Ok(())
+    }
+
+    /// Refuses payloads over the configured limit.
+    pub(crate) fn check_size(&self, len: usize) -> Result<(), DeliveryError> {
+        if len > self.config.max_message_bytes {
+            Err(DeliveryError::PayloadTooLarge(
+                u32::try_from(self.config.max_message_bytes).unwrap_or(u32::MAX),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Puts a message in the mailbox of the process `to` names (for a
+    /// pool, of the next worker with room).
+    pub(crate) fn send(&self, from: &Pid, to: &Address, payload: Vec<u8>) -> Result<(), DeliveryError> {
+        let r = self.send_uncounted(from, to, payload);
+        self.metrics.sent(&r);
+        r
+    }
+
+    fn send_uncounted(&self, from: &Pid, to: &Address, payload: Vec<u8>) -> Result<(), DeliveryError> {
+        self.check_size(payload.len())?;
+        if let Some(node) = self.remote_node(to) {
+            return self.send_remote(from, node, to, payload, None);
+        }
+        let target = self.resolve(to)?;
+        let mut env = Envelope::Message {
+            from: from.clone(),
+            payload,
+        };
+        let mut failure = DeliveryError::UnknownProcess;
+        for w in target.candidates(Some(from)) {
+            match w.mailbox.push(env) {
+                Ok(()) => {
+                    target.forwarded();
+                    return Ok(());
+                }
+                Err(refused) => {
+                    env = refused.env;
+                    failure = worst(failure, refused.error);
+                }
+            }
+        }
+        target.rejected();
+        Err(failure)
+    }
+
+    pub(crate) fn pid_node(&self) -> &str {
+        &self.node_name
+    }
+}
+
+/// Of two reasons no mailbox took an envelope, the one to report: a full
+/// mailbox says more than a worker that just ended.
+pub(crate) fn worst(a: DeliveryError, b: DeliveryError) -> DeliveryError {
+    if a == DeliveryError::MailboxFull || b == DeliveryError::MailboxFull {
+        DeliveryError::MailboxFull
+    } else {
+        b
+    }
+}
