@@ -57,7 +57,8 @@ fn crate_paths(text: &str) -> BTreeSet<String> {
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect();
             // `$crate::` and `wactor_crate::` are not this crate's paths.
-            if !before.is_some_and(|c| c == '$' || c.is_ascii_alphanumeric() || c == '_') && !name.is_empty() {
+            if !before.is_some_and(|c| c == '$' || c.is_ascii_alphanumeric() || c == '_') && !name.is_empty()
+            {
                 found.insert(name);
             }
             rest = after;
@@ -87,8 +88,17 @@ fn violations(src: &Path) -> BTreeSet<String> {
     files(src, &mut all);
     let mut bad = BTreeSet::new();
     for path in all {
-        let rel = path.strip_prefix(src).expect("under src").to_string_lossy().replace('\\', "/");
-        let top = rel.split('/').next().unwrap_or("").trim_end_matches(".rs").to_string();
+        let rel = path
+            .strip_prefix(src)
+            .expect("under src")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let top = rel
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(".rs")
+            .to_string();
         let Some(own) = rank(&top) else {
             bad.insert(format!("{rel} -> (a file outside every layer)"));
             continue;
@@ -153,7 +163,11 @@ fn the_check_sees_an_upward_use() {
         "// crate::node in a comment is fine\nuse crate::core::error::X;\nuse crate::{node::Node, sandbox};\n",
     )
     .expect("a temp file");
-    std::fs::write(dir.join("http.rs"), "use crate::node::Node;\nuse crate::pid::Pid;\n").expect("a temp file");
+    std::fs::write(
+        dir.join("http.rs"),
+        "use crate::node::Node;\nuse crate::pid::Pid;\n",
+    )
+    .expect("a temp file");
     let found = violations(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     let want: BTreeSet<String> = [

@@ -30,7 +30,6 @@
 pub mod transport;
 
 use std::collections::HashMap;
-use std::str::FromStr as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -48,63 +47,11 @@ use crate::node::NodeInner;
 use crate::process::mailbox::{Envelope, Info};
 use crate::process::table::Process;
 
-pub use crate::cluster::transport::{redact_url, NatsSecurity, DEFAULT_INBOUND_BUFFER};
-
-/// Default period of heartbeats.
-pub const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(250);
-/// Default number of heartbeat periods without one after which a node is
-/// down.
-pub const DEFAULT_MISSED_HEARTBEATS: u32 = 3;
-/// Default time an important send or response waits for its
-/// acknowledgement.
-pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How a node joins a cluster.
-#[derive(Clone, Debug)]
-pub struct ClusterConfig {
-    /// The NATS server, e.g. `nats://127.0.0.1:4222`; `tls://` for TLS,
-    /// `nats://USER:PASSWORD@HOST:PORT` or `nats://TOKEN@HOST:PORT` to log
-    /// in.
-    pub nats_url: String,
-    /// How often the node says it is alive. Default [`DEFAULT_HEARTBEAT`]
-    /// (250 ms).
-    pub heartbeat: Duration,
-    /// Periods without a heartbeat after which a node is down. Default
-    /// [`DEFAULT_MISSED_HEARTBEATS`] (3).
-    pub missed_heartbeats: u32,
-    /// How long an important send or response waits for the other host's
-    /// acknowledgement before it fails with `timeout`. Default
-    /// [`DEFAULT_ACK_TIMEOUT`] (5 s).
-    pub ack_timeout: Duration,
-    /// Frames the NATS client holds for this node at most while it hands
-    /// earlier ones over; a burst larger than this loses frames (counted in
-    /// `wactor_remote_frames_lost_total`). Default
-    /// [`DEFAULT_INBOUND_BUFFER`]
-    /// (262,144).
-    pub inbound_buffer: usize,
-    /// A credentials file and TLS settings; a user and password or a token
-    /// go in [`nats_url`](Self::nats_url). Default: none.
-    pub security: NatsSecurity,
-}
-
-impl ClusterConfig {
-    /// Settings with the defaults, for the NATS server at `nats_url`.
-    pub fn new(nats_url: impl Into<String>) -> ClusterConfig {
-        ClusterConfig {
-            nats_url: nats_url.into(),
-            heartbeat: DEFAULT_HEARTBEAT,
-            missed_heartbeats: DEFAULT_MISSED_HEARTBEATS,
-            ack_timeout: DEFAULT_ACK_TIMEOUT,
-            inbound_buffer: DEFAULT_INBOUND_BUFFER,
-            security: NatsSecurity::default(),
-        }
-    }
-
-    /// How long a silent node stays up.
-    fn down_after(&self) -> Duration {
-        self.heartbeat * self.missed_heartbeats.max(1)
-    }
-}
+pub use crate::cluster::transport::redact_url;
+pub use crate::core::config::{
+    ClusterConfig, NatsSecurity, DEFAULT_ACK_TIMEOUT, DEFAULT_HEARTBEAT, DEFAULT_INBOUND_BUFFER,
+    DEFAULT_MISSED_HEARTBEATS,
+};
 
 /// A node this one hears from.
 struct Peer {
@@ -208,16 +155,6 @@ impl Cluster {
         v.sort();
         v
     }
-}
-
-/// A trace id as it travels in a frame.
-pub(crate) fn trace_bits(t: TraceId) -> u128 {
-    u128::from_str_radix(&t.to_string(), 16).unwrap_or(0)
-}
-
-/// The trace id a frame carries (a new one if it carries none).
-fn trace_of(bits: u128) -> TraceId {
-    TraceId::from_str(&format!("{bits:032x}")).unwrap_or_default()
 }
 
 /// Connects `node` to its cluster and starts the heartbeat and the frame
@@ -424,7 +361,7 @@ impl NodeInner {
             from: from.into(),
             to: to.into(),
             payload,
-            trace: trace_bits(trace::current_or_new()),
+            trace: trace::current_or_new().to_bits(),
             ack,
         };
         cluster.publish(node, &frame)
@@ -480,7 +417,7 @@ impl NodeInner {
                 let from = Pid::from(&from);
                 self.seen(&from);
                 let to = Address::from(&to);
-                let result = trace::sync_scope(trace_of(trace), || {
+                let result = trace::sync_scope(TraceId::from_bits(trace), || {
                     if self.remote_node(&to).is_some() {
                         // Frames carry only addresses of the node they go to.
                         return Err(DeliveryError::UnknownProcess);
@@ -505,7 +442,7 @@ impl NodeInner {
                 self.seen(&from);
                 let to = Address::from(&to);
                 let r = Ref::from(r);
-                trace::sync_scope(trace_of(trace), || {
+                trace::sync_scope(TraceId::from_bits(trace), || {
                     self.inbound_call(from, &to, r, payload, important)
                 });
             }

@@ -45,7 +45,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::cluster::ClusterConfig;
+use crate::core::config::{ClusterConfig, NatsSecurity};
 use crate::core::error::{ClusterError, DeliveryError};
 use crate::frame::{self, Frame, FrameError, Stamp};
 
@@ -54,10 +54,6 @@ pub const HEARTBEAT_SUBJECT: &str = "wactor.heartbeat";
 
 /// Frames queued in the client for the server at most.
 const OUT_QUEUE: usize = 64 * 1024;
-
-/// Default of the frames the client holds for the reading task at most,
-/// per subscription. Past it the client drops frames (a slow consumer).
-pub const DEFAULT_INBOUND_BUFFER: usize = 256 * 1024;
 
 /// Longest time between two warnings about lost frames from one node.
 const LOSS_LOG_PERIOD: Duration = Duration::from_secs(1);
@@ -349,21 +345,6 @@ impl Transport {
     pub(crate) fn connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
-}
-
-/// How a node proves who it is to the NATS server beyond the URL, and how
-/// it checks the server.
-#[derive(Clone, Debug, Default)]
-pub struct NatsSecurity {
-    /// A NATS credentials file (a user JWT and its NKey seed, as `nsc`
-    /// writes them).
-    pub credentials_file: Option<PathBuf>,
-    /// Root certificates (PEM) the server's TLS certificate must chain to.
-    /// Setting them requires TLS, whatever the URL's scheme.
-    pub tls_root_certificates: Option<PathBuf>,
-    /// A client certificate and its key (PEM), for a server that verifies
-    /// its clients.
-    pub tls_client_certificate: Option<(PathBuf, PathBuf)>,
 }
 
 impl NatsSecurity {

@@ -66,7 +66,7 @@ pub struct NodeConfig {
     pub cache_dir: Option<PathBuf>,
     /// The cluster to join (see [`cluster`](crate::cluster)); `None` runs
     /// the node alone. Default `None`.
-    pub cluster: Option<crate::cluster::ClusterConfig>,
+    pub cluster: Option<ClusterConfig>,
     /// Idle time after which an actor hibernates: its state is snapshotted
     /// and its instance dropped until its next message (see
     /// [`hibernate`](crate::runtime::hibernate)). Default `None`: actors hibernate
@@ -106,4 +106,79 @@ impl Default for NodeConfig {
             instance_pool: None,
         }
     }
+}
+
+/// Default period of heartbeats.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(250);
+/// Default number of heartbeat periods without one after which a node is
+/// down.
+pub const DEFAULT_MISSED_HEARTBEATS: u32 = 3;
+/// Default time an important send or response waits for its
+/// acknowledgement.
+pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a node joins a cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// The NATS server, e.g. `nats://127.0.0.1:4222`; `tls://` for TLS,
+    /// `nats://USER:PASSWORD@HOST:PORT` or `nats://TOKEN@HOST:PORT` to log
+    /// in.
+    pub nats_url: String,
+    /// How often the node says it is alive. Default [`DEFAULT_HEARTBEAT`]
+    /// (250 ms).
+    pub heartbeat: Duration,
+    /// Periods without a heartbeat after which a node is down. Default
+    /// [`DEFAULT_MISSED_HEARTBEATS`] (3).
+    pub missed_heartbeats: u32,
+    /// How long an important send or response waits for the other host's
+    /// acknowledgement before it fails with `timeout`. Default
+    /// [`DEFAULT_ACK_TIMEOUT`] (5 s).
+    pub ack_timeout: Duration,
+    /// Frames the NATS client holds for this node at most while it hands
+    /// earlier ones over; a burst larger than this loses frames (counted in
+    /// `wactor_remote_frames_lost_total`). Default
+    /// [`DEFAULT_INBOUND_BUFFER`]
+    /// (262,144).
+    pub inbound_buffer: usize,
+    /// A credentials file and TLS settings; a user and password or a token
+    /// go in [`nats_url`](Self::nats_url). Default: none.
+    pub security: NatsSecurity,
+}
+
+impl ClusterConfig {
+    /// Settings with the defaults, for the NATS server at `nats_url`.
+    pub fn new(nats_url: impl Into<String>) -> ClusterConfig {
+        ClusterConfig {
+            nats_url: nats_url.into(),
+            heartbeat: DEFAULT_HEARTBEAT,
+            missed_heartbeats: DEFAULT_MISSED_HEARTBEATS,
+            ack_timeout: DEFAULT_ACK_TIMEOUT,
+            inbound_buffer: DEFAULT_INBOUND_BUFFER,
+            security: NatsSecurity::default(),
+        }
+    }
+
+    /// How long a silent node stays up.
+    pub(crate) fn down_after(&self) -> Duration {
+        self.heartbeat * self.missed_heartbeats.max(1)
+    }
+}
+
+/// Default of the frames the client holds for the reading task at most,
+/// per subscription. Past it the client drops frames (a slow consumer).
+pub const DEFAULT_INBOUND_BUFFER: usize = 256 * 1024;
+
+/// How a node proves who it is to the NATS server beyond the URL, and how
+/// it checks the server.
+#[derive(Clone, Debug, Default)]
+pub struct NatsSecurity {
+    /// A NATS credentials file (a user JWT and its NKey seed, as `nsc`
+    /// writes them).
+    pub credentials_file: Option<PathBuf>,
+    /// Root certificates (PEM) the server's TLS certificate must chain to.
+    /// Setting them requires TLS, whatever the URL's scheme.
+    pub tls_root_certificates: Option<PathBuf>,
+    /// A client certificate and its key (PEM), for a server that verifies
+    /// its clients.
+    pub tls_client_certificate: Option<(PathBuf, PathBuf)>,
 }

@@ -103,7 +103,7 @@ pub enum LoadError {
         /// The file or behaviour name.
         what: String,
         /// Why.
-        source: crate::sandbox::convert::ConvertError,
+        source: ConvertError,
     },
     /// The component did not compile.
     #[error("{what} failed to compile: {reason}")]
@@ -216,4 +216,20 @@ pub enum ClusterError {
     /// The node is already in a cluster.
     #[error("the node has already joined its cluster")]
     AlreadyJoined,
+}
+
+/// Why a core module could not be turned into a component.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// The module is not valid WebAssembly.
+    #[error("it is not a valid core module: {0}")]
+    Invalid(String),
+    /// The module carries no world type information, so it cannot become an
+    /// actor component.
+    #[error("it carries no component type information (no `component-type` custom section), so nothing says which world it implements")]
+    NoTypeInformation,
+    /// `wit-component` refused the module (for example an import that is
+    /// neither WASI preview 1 nor in its world).
+    #[error("{0}")]
+    Encode(String),
 }

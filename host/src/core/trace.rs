@@ -19,9 +19,6 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
-use std::time::Instant;
-
-use crate::process::mailbox::Envelope;
 
 /// The HTTP header that carries a trace id, both ways.
 pub const HEADER: &str = "x-wactor-trace-id";
@@ -35,6 +32,19 @@ impl TraceId {
     /// A fresh random id (never zero).
     pub fn new() -> TraceId {
         TraceId(rand::random::<u128>() | 1)
+    }
+
+    /// The id as the number a frame carries between hosts.
+    pub fn to_bits(self) -> u128 {
+        self.0
+    }
+
+    /// The id a frame carries; zero (a frame without one) gets a fresh id.
+    pub fn from_bits(bits: u128) -> TraceId {
+        match bits {
+            0 => TraceId::new(),
+            bits => TraceId(bits),
+        }
     }
 }
 
@@ -112,40 +122,21 @@ pub(crate) fn sync_scope_kept<R>(trace: TraceId, f: impl FnOnce() -> R) -> (R, T
     })
 }
 
-/// Runs an actor's handling of one envelope inside its `message` span,
-/// with the envelope's trace id in force.
-pub(crate) async fn handling<F: Future>(
-    env: Envelope,
-    trace: TraceId,
-    handle: impl FnOnce(Envelope) -> F,
-) -> F::Output {
-    let span = match &env {
-        Envelope::Message { .. } => tracing::info_span!("message", kind = "message", %trace),
-        Envelope::Call { r, .. } => tracing::info_span!("message", kind = "call", r = %r.id, %trace),
-        Envelope::Info(_) => tracing::info_span!("message", kind = "info", %trace),
-        Envelope::Upgrade(_) => tracing::info_span!("message", kind = "upgrade", %trace),
-    };
-    // Reading the clock twice per envelope is measurable at a million
-    // messages a second; only pay for it when the line would be written.
-    let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
-    // The trace and the span are put in force around each poll, in place:
-    // wrapping the handler's (large) future would move it twice.
-    let handling = handle(env);
-    let mut handling = std::pin::pin!(handling);
-    let out = std::future::poll_fn(|cx| {
-        let _entered = span.enter();
-        sync_scope(trace, || handling.as_mut().poll(cx))
-    })
-    .await;
-    if let Some(started) = started {
-        span.in_scope(|| tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "handled"));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trace_id_crosses_the_wire_as_its_number() {
+        let t = TraceId::new();
+        assert_eq!(TraceId::from_bits(t.to_bits()), t);
+        assert_eq!(t.to_bits(), u128::from_str_radix(&t.to_string(), 16).unwrap());
+        assert_ne!(
+            TraceId::from_bits(0).to_bits(),
+            0,
+            "a frame without an id gets a fresh one"
+        );
+    }
 
     #[test]
     fn a_trace_id_reads_back_from_its_text() {

@@ -389,7 +389,7 @@ impl NodeInner {
             to: to.into(),
             r: (&r).into(),
             payload,
-            trace: crate::cluster::trace_bits(crate::core::trace::current_or_new()),
+            trace: crate::core::trace::current_or_new().to_bits(),
             important,
         };
         if let Err(e) = cluster.publish(node, &frame) {

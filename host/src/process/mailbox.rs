@@ -31,6 +31,7 @@ use tokio::sync::oneshot;
 use crate::core::error::DeliveryError;
 use crate::core::pid::{Pid, Ref};
 use crate::core::trace::{self, TraceId};
+use crate::sandbox::bindings::wit;
 use crate::sandbox::engine::Behaviour;
 
 /// One item in a mailbox.
@@ -78,6 +79,18 @@ pub(crate) enum Info {
     Exit { pid: Pid, reason: String },
 }
 
+/// How one actor's switch went.
+#[derive(Debug)]
+pub(crate) enum Switch {
+    /// It runs the new instance.
+    Done,
+    /// It kept its instance: it has no state to hand over, and the switch
+    /// was to keep state.
+    Unchanged,
+    /// It stayed on its old instance, or lost its state, and why.
+    Failed(String),
+}
+
 /// A request to run a new version; `done` learns how it went.
 #[derive(Debug)]
 pub(crate) struct Upgrade {
@@ -85,7 +98,7 @@ pub(crate) struct Upgrade {
     /// Switch only if the state can be handed over: an actor that keeps
     /// none stays as it is rather than start again empty.
     pub(crate) keep_state: bool,
-    pub(crate) done: oneshot::Sender<crate::runtime::reload::Switch>,
+    pub(crate) done: oneshot::Sender<Switch>,
 }
 
 /// The sending side of an actor's mailbox.
@@ -420,6 +433,26 @@ impl Mailbox {
     /// The message lane's capacity.
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
+    }
+}
+
+impl From<Info> for wit::Info {
+    fn from(info: Info) -> Self {
+        match info {
+            Info::Response { r, result } => wit::Info::Response(wit::AsyncResponse {
+                r: r.into(),
+                outcome: result.map_err(Into::into),
+            }),
+            Info::Down { monitor, pid, reason } => wit::Info::Down(wit::Down {
+                monitor,
+                pid: (&pid).into(),
+                reason,
+            }),
+            Info::Exit { pid, reason } => wit::Info::Exit(wit::ExitSignal {
+                pid: (&pid).into(),
+                reason,
+            }),
+        }
     }
 }
 

@@ -210,9 +210,9 @@ impl Process {
         self.control.subscribe()
     }
 
-    /// The host asked the actor to stop or end, or a link's exit signal
-    /// came.
-    pub(crate) fn control_requested(&self) -> bool {
+    /// A stop or kill from the host, or a link's exit signal, waits to be
+    /// acted on.
+    pub(crate) fn control_pending(&self) -> bool {
         self.control.borrow().is_some()
     }
 
@@ -237,11 +237,6 @@ impl Process {
             *c = Some(Control::Exit(reason.to_string()));
             true
         });
-    }
-
-    /// A kill, stop or exit signal waits to be acted on.
-    pub(crate) fn control_pending(&self) -> bool {
-        self.control.borrow().is_some()
     }
 
     /// Forgets a link's exit signal once the actor restarted, so that the

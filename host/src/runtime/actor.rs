@@ -152,8 +152,9 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Result<Store<ActorData
     let manifest = node.manifest(&me.behaviour);
     let settings = Settings::resolve(&node.config, manifest.as_deref());
     let mut wasi = WasiCtxBuilder::new();
-    let stderr = GuestOutput::new(me, "stderr");
-    wasi.stdout(GuestOutput::new(me, "stdout")).stderr(stderr.clone());
+    let stderr = GuestOutput::new(&me.behaviour, &me.pid, "stderr");
+    wasi.stdout(GuestOutput::new(&me.behaviour, &me.pid, "stdout"))
+        .stderr(stderr.clone());
     if let Some(m) = &manifest {
         crate::core::manifest::grant(&m.wasi, &mut wasi)
             .map_err(|e| format!("the manifest of `{}` cannot be applied: {e}", me.behaviour))?;
@@ -599,7 +600,7 @@ async fn serve(
                     me.took_call(r.id);
                 }
                 let inst = &mut *inst;
-                let handling = trace::handling(letter.env, letter.trace, |env| {
+                let handling = crate::runtime::span::handling(letter.env, letter.trace, |env| {
                     handle(node, &inst.actor, &mut inst.store, env, &mut inst.senders)
                 });
                 let step = match until_control(handling, control, &mut stop_after).await {

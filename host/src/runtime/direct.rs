@@ -226,7 +226,7 @@ impl Desk {
 /// actor (not a pool) with an empty mailbox and no stop or kill asked. A
 /// calling actor has published its wait on `target` already.
 pub(crate) fn lend(target: &Arc<Process>) -> Option<Loan> {
-    if target.pool.is_some() || target.control_requested() {
+    if target.pool.is_some() || target.control_pending() {
         return None;
     }
     target.desk.lend(&target.mailbox)
@@ -282,7 +282,7 @@ pub(crate) fn run(
         inst.store.data_mut().ticks = 0;
         let step = {
             let inst = &mut *inst;
-            let handling = trace::handling(env, trace::current_or_new(), |env| {
+            let handling = crate::runtime::span::handling(env, trace::current_or_new(), |env| {
                 actor::handle(&node, &inst.actor, &mut inst.store, env, &mut inst.senders)
             });
             tokio::pin!(handling);

@@ -35,7 +35,7 @@ use tokio::sync::oneshot;
 
 use crate::core::pid::Pid;
 use crate::node::NodeInner;
-use crate::process::mailbox::{Envelope, Upgrade};
+use crate::process::mailbox::{Envelope, Switch, Upgrade};
 use crate::process::supervision::Ending;
 use crate::process::table::Process;
 use crate::runtime::actor::{Instance, Start};
@@ -54,18 +54,6 @@ pub struct UpgradeReport {
     pub unchanged: Vec<Pid>,
     /// Time from the first switch request to the last answer.
     pub switch_time: Duration,
-}
-
-/// How one actor's switch went.
-#[derive(Debug)]
-pub(crate) enum Switch {
-    /// It runs the new instance.
-    Done,
-    /// It kept its instance: it has no state to hand over, and the switch
-    /// was to keep state.
-    Unchanged,
-    /// It stayed on its old instance, or lost its state, and why.
-    Failed(String),
 }
 
 /// Switches one actor's instance to `upgrade.behaviour`; runs in the actor's

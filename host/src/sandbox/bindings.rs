@@ -110,27 +110,6 @@ impl From<RegisterError> for wit::RegisterError {
     }
 }
 
-impl From<crate::process::mailbox::Info> for wit::Info {
-    fn from(info: crate::process::mailbox::Info) -> Self {
-        use crate::process::mailbox::Info;
-        match info {
-            Info::Response { r, result } => wit::Info::Response(wit::AsyncResponse {
-                r: r.into(),
-                outcome: result.map_err(Into::into),
-            }),
-            Info::Down { monitor, pid, reason } => wit::Info::Down(wit::Down {
-                monitor,
-                pid: (&pid).into(),
-                reason,
-            }),
-            Info::Exit { pid, reason } => wit::Info::Exit(wit::ExitSignal {
-                pid: (&pid).into(),
-                reason,
-            }),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

@@ -17,6 +17,7 @@
 //! functions are the actor's exports. It is refused with
 //! [`ConvertError::NoTypeInformation`].
 
+pub use crate::core::error::ConvertError;
 use wasi_preview1_component_adapter_provider::{
     WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
 };
@@ -26,22 +27,6 @@ use wit_component::ComponentEncoder;
 /// The prefix of the custom sections in which wit-bindgen embeds the world
 /// a core module was built against.
 const COMPONENT_TYPE_SECTION: &str = "component-type";
-
-/// Why a core module could not be turned into a component.
-#[derive(Debug, thiserror::Error)]
-pub enum ConvertError {
-    /// The module is not valid WebAssembly.
-    #[error("it is not a valid core module: {0}")]
-    Invalid(String),
-    /// The module carries no world type information, so it cannot become an
-    /// actor component.
-    #[error("it carries no component type information (no `component-type` custom section), so nothing says which world it implements")]
-    NoTypeInformation,
-    /// `wit-component` refused the module (for example an import that is
-    /// neither WASI preview 1 nor in its world).
-    #[error("{0}")]
-    Encode(String),
-}
 
 /// True if `module` (a core module) carries embedded component type
 /// information, as every wit-bindgen guest does.

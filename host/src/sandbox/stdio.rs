@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-use crate::process::table::Process;
+use crate::core::pid::Pid;
 
 /// Longest line buffered before it is logged as it is.
 const MAX_LINE: usize = 16 * 1024;
@@ -39,11 +39,12 @@ struct Tag {
 }
 
 impl GuestOutput {
-    pub(crate) fn new(p: &Process, stream: &'static str) -> Self {
+    /// The stream `stream` of the actor `pid` of `behaviour`.
+    pub(crate) fn new(behaviour: &str, pid: &Pid, stream: &'static str) -> Self {
         GuestOutput {
             tag: Arc::new(Tag {
-                actor: p.behaviour.clone(),
-                pid: p.pid.to_string(),
+                actor: behaviour.to_string(),
+                pid: pid.to_string(),
                 stream,
                 partial: Mutex::new(Vec::new()),
                 recent: Mutex::new(VecDeque::new()),
