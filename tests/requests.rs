@@ -396,3 +396,83 @@ async fn a_guest_starts_a_pool_with_the_spawn_pool_import() {
     .unwrap();
     assert!(bad.unwrap_err().contains("no-such-behaviour"));
 }
+
+/// `set-important-delivery` makes every call and answer of an actor
+/// important, plain `call` and `call-async` included, and each is counted
+/// once as an important delivery: a confirmed one when it was delivered, a
+/// refused one when it failed.
+#[tokio::test]
+async fn calls_made_important_by_the_actor_are_counted_as_important_deliveries() {
+    use wactor_e2e::proto::{WireInfo, WireRef};
+    let node = node(&["testkit"]).await;
+    let caller = testkit(&node, None).await;
+    let callee = testkit(&node, None).await;
+    let counted = |node: &wactor::Node| {
+        (
+            metric(node, "wactor_important_acks_total"),
+            metric(node, "wactor_important_nacks_total"),
+        )
+    };
+    // Plain: not counted.
+    let _: CallReply = ask(
+        &node,
+        &caller,
+        &call_via(&callee, &TestRequest::Echo(b"a".to_vec())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(counted(&node), (0, 0));
+
+    // From here on the caller's answer to each request of the test is an
+    // important delivery too: one more confirmed per request.
+    let _: () = ask(&node, &caller, &TestRequest::SetImportant(true))
+        .await
+        .unwrap();
+    assert_eq!(counted(&node), (1, 0), "the answer to SetImportant");
+    let r: CallReply = ask(
+        &node,
+        &caller,
+        &call_via(&callee, &TestRequest::Echo(b"b".to_vec())),
+    )
+    .await
+    .unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(counted(&node), (3, 0), "the call it made, and its answer");
+
+    let mut gone = callee.clone();
+    gone.id = 999_999;
+    let r: CallReply = ask(&node, &caller, &call_via(&gone, &TestRequest::Echo(vec![])))
+        .await
+        .unwrap();
+    assert_eq!(r, Err(WireError::UnknownProcess));
+    assert_eq!(counted(&node), (4, 1), "the call it made failed: one refused");
+
+    let r: Result<WireRef, WireError> = ask(
+        &node,
+        &caller,
+        &TestRequest::CallAsync {
+            to: Target::Pid(wire(&callee)),
+            payload: enc(&TestRequest::Echo(b"c".to_vec())),
+            timeout_ms: Some(30_000),
+        },
+    )
+    .await
+    .unwrap();
+    r.expect("the async call was sent");
+    let mut asked = 0;
+    let deadline = tokio::time::Instant::now() + SOON;
+    loop {
+        let infos: Vec<WireInfo> = ask(&node, &caller, &TestRequest::Infos).await.unwrap();
+        asked += 1;
+        if !infos.is_empty() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no answer arrived");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        counted(&node),
+        (4 + 1 + asked + 1, 1),
+        "the answers to CallAsync and to each Infos, and the call-async itself"
+    );
+}

@@ -22,7 +22,7 @@ use crate::core::config::NodeConfig;
 use crate::core::counters::{Census, Metrics};
 use crate::core::error::{DeliveryError, LoadError, PoolError, RegisterError, SpawnError};
 use crate::core::manifest::{Manifest, Settings};
-use crate::core::pid::{Address, Pid};
+use crate::core::pid::{Address, CallOptions, Delivery, Encoding, Pid};
 use crate::messaging::calls::Calls;
 use crate::messaging::timers::Timers;
 use crate::process::names::Names;
@@ -432,11 +432,13 @@ impl Node {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<Vec<u8>, DeliveryError> {
+        let how = CallOptions {
+            timeout,
+            encoding: Encoding::Json,
+            ..CallOptions::default()
+        };
         let host = &self.inner.host_pid;
-        let json = crate::core::pid::Encoding::Json;
-        self.inner
-            .call_encoded(host, None, &to.into(), payload, timeout, false, json)
-            .await
+        self.inner.call_with(host, None, &to.into(), payload, how).await
     }
 
     /// Sends a message from the host with confirmed delivery: to an actor
@@ -462,12 +464,13 @@ impl Node {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<Vec<u8>, DeliveryError> {
-        let r = self
-            .inner
-            .call_with(&self.inner.host_pid, None, &to.into(), payload, timeout, true)
-            .await;
-        self.inner.metrics.important(&r);
-        r
+        let how = CallOptions {
+            timeout,
+            delivery: Delivery::Important,
+            ..CallOptions::default()
+        };
+        let host = &self.inner.host_pid;
+        self.inner.call_with(host, None, &to.into(), payload, how).await
     }
 
     /// Asks a process to end after its current message (its `terminate`

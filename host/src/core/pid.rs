@@ -162,6 +162,46 @@ impl Ref {
     }
 }
 
+/// How a message, call or answer is delivered: plain (a send to another
+/// host is queued and forgotten) or important (confirmed by the other host;
+/// see the `important` module). On one host both are the same.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// Queued and forgotten across hosts.
+    #[default]
+    Plain,
+    /// Confirmed across hosts: it fails with why when the other host did
+    /// not take it.
+    Important,
+}
+
+impl Delivery {
+    /// `Important` when `important` is set (the wire's flag).
+    pub fn from_flag(important: bool) -> Delivery {
+        match important {
+            true => Delivery::Important,
+            false => Delivery::Plain,
+        }
+    }
+
+    /// True for `Important`.
+    pub fn is_important(self) -> bool {
+        self == Delivery::Important
+    }
+}
+
+/// How a call is made: its timeout (`None`: the caller's default), its
+/// delivery and its encoding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallOptions {
+    /// How long the caller waits; `None` takes the caller's default.
+    pub timeout: Option<Duration>,
+    /// Plain or important.
+    pub delivery: Delivery,
+    /// The encoding the ref carries to whoever answers.
+    pub encoding: Encoding,
+}
+
 /// How a call's request and answer are encoded. It travels in the top bit
 /// of the ref's id (the WIT's `id-hi`), so it goes wherever the ref goes:
 /// the mailbox, a pool's worker, another host, a deferred answer.

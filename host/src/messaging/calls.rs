@@ -45,7 +45,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::core::error::DeliveryError;
-use crate::core::pid::{now_ms, Address, Encoding, Pid, Ref, RefId};
+use crate::core::pid::{now_ms, Address, CallOptions, Delivery, Pid, Ref, RefId};
 use crate::messaging::cycles::PROBE_AFTER;
 use crate::messaging::routing::worst;
 use crate::node::{FastMap, NodeInner};
@@ -223,57 +223,49 @@ impl NodeInner {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> CallResult {
-        self.call_with(from, me, to, payload, timeout, false).await
+        let how = CallOptions {
+            timeout,
+            ..CallOptions::default()
+        };
+        self.call_with(from, me, to, payload, how).await
     }
 
-    /// [`call`](Self::call), important or not: an important request to
-    /// another node that cannot be delivered fails at once with the reason.
+    /// [`call`](Self::call) made `how`: an important request to another
+    /// node that cannot be delivered fails at once with the reason; the
+    /// encoding travels with the call's ref to whoever answers. Counted
+    /// here, once: its duration and error, and for an important call
+    /// whether it was delivered.
     pub(crate) async fn call_with(
         &self,
         from: &Pid,
         me: Option<&Process>,
         to: &Address,
         payload: Vec<u8>,
-        timeout: Option<Duration>,
-        important: bool,
-    ) -> CallResult {
-        self.call_encoded(from, me, to, payload, timeout, important, Encoding::Native)
-            .await
-    }
-
-    /// [`call_with`](Self::call_with) in a chosen encoding, which the
-    /// call's ref carries to whoever answers.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn call_encoded(
-        &self,
-        from: &Pid,
-        me: Option<&Process>,
-        to: &Address,
-        payload: Vec<u8>,
-        timeout: Option<Duration>,
-        important: bool,
-        encoding: Encoding,
+        how: CallOptions,
     ) -> CallResult {
         let started = std::time::Instant::now();
-        let result = self
-            .call_uncounted(from, me, to, payload, timeout, important, encoding, started)
-            .await;
+        let result = self.call_uncounted(from, me, to, payload, how, started).await;
         self.metrics.called(started, &result);
+        if how.delivery.is_important() {
+            self.metrics.important(&result);
+        }
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn call_uncounted(
         &self,
         from: &Pid,
         me: Option<&Process>,
         to: &Address,
         payload: Vec<u8>,
-        timeout: Option<Duration>,
-        important: bool,
-        encoding: Encoding,
+        how: CallOptions,
         started: std::time::Instant,
     ) -> CallResult {
+        let CallOptions {
+            timeout,
+            delivery,
+            encoding,
+        } = how;
         self.check_size(payload.len())?;
         // An actor's default comes from its behaviour's manifest.
         let timeout = timeout.unwrap_or_else(|| match me {
@@ -290,7 +282,7 @@ impl NodeInner {
                 me.set_state(ActorState::WaitingOnCall);
                 Waiting { me }
             });
-            let rx = self.call_out(node, from, to, r, payload, important)?;
+            let rx = self.call_out(node, from, to, r, payload, delivery)?;
             let _open = OpenCall {
                 calls: &self.calls,
                 r: r.id,
@@ -380,7 +372,7 @@ impl NodeInner {
         to: &Address,
         r: Ref,
         payload: Vec<u8>,
-        important: bool,
+        delivery: Delivery,
     ) -> Result<oneshot::Receiver<CallResult>, DeliveryError> {
         let cluster = self.cluster()?;
         let rx = self.calls.open_remote(r.id, from.clone(), node);
@@ -390,7 +382,7 @@ impl NodeInner {
             r: (&r).into(),
             payload,
             trace: crate::core::trace::current_or_new().to_bits(),
-            important,
+            important: delivery.is_important(),
         };
         if let Err(e) = cluster.publish(node, &frame) {
             self.calls.close(r.id);
@@ -429,15 +421,16 @@ impl NodeInner {
     }
 
     /// Sends a request from the actor `me` and returns its ref at once; the
-    /// outcome comes later to `me`'s system lane. `important`: a request to
-    /// another node that cannot be delivered is answered at once with why.
+    /// outcome comes later to `me`'s system lane. An important request to
+    /// another node that cannot be delivered is answered at once with why;
+    /// its outcome is counted as an important delivery when it comes.
     pub(crate) fn call_async(
         self: &Arc<Self>,
         me: &Arc<Process>,
         to: &Address,
         payload: Vec<u8>,
         timeout: Option<Duration>,
-        important: bool,
+        delivery: Delivery,
     ) -> Result<Ref, DeliveryError> {
         self.check_size(payload.len())?;
         let timeout = timeout.unwrap_or(self.config.call_timeout);
@@ -464,13 +457,16 @@ impl NodeInner {
         }
         let delivered = match (&target, remote) {
             (Some(target), _) => self.deliver_call(target, &me.pid, None, r, payload),
-            (None, Some(node)) => self.call_out(node, &me.pid, to, r, payload, important),
+            (None, Some(node)) => self.call_out(node, &me.pid, to, r, payload, delivery),
             (None, None) => Err(DeliveryError::UnknownProcess),
         };
         let rx = match delivered {
             Ok(rx) => rx,
             Err(e) => {
                 me.async_calls.lock().remove(&r.id);
+                if delivery.is_important() {
+                    self.metrics.important_nacks.inc();
+                }
                 return Err(e);
             }
         };
@@ -489,6 +485,9 @@ impl NodeInner {
                 Ok(Err(_)) => return,
                 Err(_) => Err(DeliveryError::Timeout),
             };
+            if delivery.is_important() {
+                node.metrics.important(&result);
+            }
             if me.async_calls.lock().remove(&r.id) {
                 me.mailbox
                     .push_system(Envelope::Info(Info::Response { r, result }));

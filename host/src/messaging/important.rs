@@ -30,10 +30,38 @@
 //! important forms are the plain ones.
 
 use crate::core::error::DeliveryError;
-use crate::core::pid::{Address, Pid, Ref};
+use crate::core::pid::{Address, Delivery, Pid, Ref};
 use crate::node::NodeInner;
 
 impl NodeInner {
+    /// Sends a message, plain or important.
+    pub(crate) async fn send_with(
+        &self,
+        from: &Pid,
+        to: &Address,
+        payload: Vec<u8>,
+        delivery: Delivery,
+    ) -> Result<(), DeliveryError> {
+        match delivery {
+            Delivery::Plain => self.send(from, to, payload),
+            Delivery::Important => self.send_important(from, to, payload).await,
+        }
+    }
+
+    /// Answers a call, plain or important.
+    pub(crate) async fn respond_with(
+        &self,
+        caller: &Pid,
+        r: &Ref,
+        result: Result<Vec<u8>, DeliveryError>,
+        delivery: Delivery,
+    ) -> Result<(), DeliveryError> {
+        match delivery {
+            Delivery::Plain => self.respond(caller, r, result),
+            Delivery::Important => self.respond_important(caller, r, result).await,
+        }
+    }
+
     /// Sends a message and, across hosts, waits until it is in the
     /// recipient's mailbox.
     pub(crate) async fn send_important(

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use crate::core::pid::{Pid, RefId};
+use crate::core::pid::{Delivery, Pid, RefId};
 use crate::node::FastSet;
 use crate::process::mailbox::Mailbox;
 use crate::process::pool::Pool;
@@ -133,6 +133,10 @@ pub(crate) struct Process {
     pub(crate) member_of: OnceLock<Weak<Pool>>,
     /// A worker taken out of its pool on purpose is not replaced.
     pub(crate) retired: std::sync::atomic::AtomicBool,
+    /// `set-important-delivery`: every send, call and answer of the actor
+    /// is important. Kept here, with the process, so that it outlives an
+    /// instance (restart, upgrade, hibernation), as exit trapping does.
+    important: std::sync::atomic::AtomicBool,
     /// Links, monitors, exit trapping, restarts.
     pub(crate) sup: Supervision,
     /// `call-async` calls waiting for their answer.
@@ -177,12 +181,23 @@ impl Process {
             pool,
             member_of: OnceLock::new(),
             retired: std::sync::atomic::AtomicBool::new(false),
+            important: std::sync::atomic::AtomicBool::new(false),
             sup: Supervision::default(),
             async_calls: Mutex::new(FastSet::default()),
             version: Mutex::new(None),
             desk: Desk::default(),
         };
         (Arc::new(p), control_rx)
+    }
+
+    /// How the actor's sends, calls and answers are delivered.
+    pub(crate) fn delivery(&self) -> Delivery {
+        Delivery::from_flag(self.important.load(Ordering::Relaxed))
+    }
+
+    /// Sets how the actor's sends, calls and answers are delivered.
+    pub(crate) fn set_delivery(&self, delivery: Delivery) {
+        self.important.store(delivery.is_important(), Ordering::Relaxed);
     }
 
     pub(crate) fn state(&self) -> ActorState {

@@ -47,9 +47,6 @@ use crate::sandbox::stdio::GuestOutput;
 pub(crate) struct ActorData {
     pub(crate) node: Arc<NodeInner>,
     pub(crate) me: Arc<Process>,
-    /// `set-important-delivery`: every send, call and response of this
-    /// actor is important.
-    pub(crate) important: bool,
     pub(crate) ticks: u64,
     /// The guest's stderr, read back to explain a panic.
     stderr: GuestOutput,
@@ -170,7 +167,6 @@ fn new_store(node: &Arc<NodeInner>, me: &Arc<Process>) -> Result<Store<ActorData
     let data = ActorData {
         node: node.clone(),
         me: me.clone(),
-        important: false,
         ticks: 0,
         stderr,
         keeps_no_state: false,
@@ -833,13 +829,9 @@ pub(crate) async fn handle(
                 .await;
             me.handling(None);
             // `set-important-delivery(true)` covers the returned answer too.
-            let important = store.data().important;
+            let delivery = me.delivery();
             let answer = |payload: Vec<u8>| async move {
-                let sent = if important {
-                    node.respond_important(&from, &r, Ok(payload)).await
-                } else {
-                    node.respond(&from, &r, Ok(payload))
-                };
+                let sent = node.respond_with(&from, &r, Ok(payload), delivery).await;
                 if let Err(e) = sent {
                     tracing::debug!(caller = %from, error = %e, "reply not taken");
                 }

@@ -114,7 +114,6 @@ pub(crate) async fn hibernate(
             )))
         }
     };
-    let important = inst.store.data().important;
     drop(inst);
     me.set_state(ActorState::Hibernating);
     node.metrics.hibernations.inc();
@@ -150,8 +149,7 @@ pub(crate) async fn hibernate(
 
     node.metrics.wakes.inc();
     match Instance::start(node, me, behaviour, Start::Restore(state)).await {
-        Ok(mut woken) => {
-            woken.store.data_mut().important = important;
+        Ok(woken) => {
             me.set_state(ActorState::Running);
             Ok(woken)
         }

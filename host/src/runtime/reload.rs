@@ -72,7 +72,6 @@ pub(crate) async fn upgrade(
         done,
     } = upgrade;
     inst.store.data_mut().ticks = 0;
-    let important = inst.store.data().important;
     let (start, snapshot_trap) = match inst.actor.call_snapshot(&mut inst.store).await {
         Ok(Some(state)) => (Start::Restore(state), None),
         // Starting again with `init` would lose what the actor holds.
@@ -84,8 +83,7 @@ pub(crate) async fn upgrade(
         Err(e) => (Start::Init(args), Some(inst.store.data().trap_reason(&e))),
     };
     match Instance::start(node, me, &next, start).await {
-        Ok(mut fresh) => {
-            fresh.store.data_mut().important = important;
+        Ok(fresh) => {
             *inst = fresh;
             *behaviour = next.clone();
             *me.version.lock() = Some(next.version.clone());

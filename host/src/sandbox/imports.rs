@@ -10,7 +10,7 @@ use std::time::Duration;
 use wasmtime::Result;
 
 use crate::core::error::DeliveryError;
-use crate::core::pid::{Encoding, Pid};
+use crate::core::pid::{CallOptions, Delivery, Encoding, Pid};
 use crate::runtime::actor::ActorData;
 use crate::sandbox::bindings::{wit, Host};
 
@@ -38,18 +38,14 @@ async fn call_in(
     timeout_ms: Option<u32>,
     encoding: Encoding,
 ) -> Delivered<Vec<u8>> {
-    let (to, important) = (to.into(), me.important);
+    let how = CallOptions {
+        timeout: ms(timeout_ms),
+        delivery: me.me.delivery(),
+        encoding,
+    };
     let r = me
         .node
-        .call_encoded(
-            &me.me.pid,
-            Some(&me.me),
-            &to,
-            request,
-            ms(timeout_ms),
-            important,
-            encoding,
-        )
+        .call_with(&me.me.pid, Some(&me.me), &to.into(), request, how)
         .await;
     delivered(r)
 }
@@ -60,10 +56,12 @@ impl Host for ActorData {
     }
 
     async fn send(&mut self, to: wit::Address, message: Vec<u8>) -> Delivered<()> {
-        if self.important {
-            return self.send_important(to, message).await;
-        }
-        delivered(self.node.send(&self.me.pid, &to.into(), message))
+        let delivery = self.me.delivery();
+        delivered(
+            self.node
+                .send_with(&self.me.pid, &to.into(), message, delivery)
+                .await,
+        )
     }
 
     async fn call(
@@ -92,15 +90,13 @@ impl Host for ActorData {
     ) -> Delivered<wit::Ref> {
         let r = self
             .node
-            .call_async(&self.me, &to.into(), request, ms(timeout_ms), self.important);
+            .call_async(&self.me, &to.into(), request, ms(timeout_ms), self.me.delivery());
         delivered(r.map(Into::into))
     }
 
     async fn send_response(&mut self, to: wit::Pid, r: wit::Ref, response: Vec<u8>) -> Delivered<()> {
-        if self.important {
-            return self.send_response_important(to, r, response).await;
-        }
-        delivered(self.node.respond(&Pid::from(to), &r.into(), Ok(response)))
+        let (to, r, delivery) = (Pid::from(to), r.into(), self.me.delivery());
+        delivered(self.node.respond_with(&to, &r, Ok(response), delivery).await)
     }
 
     async fn send_response_error(&mut self, to: wit::Pid, r: wit::Ref, error: String) -> Delivered<()> {
@@ -108,10 +104,7 @@ impl Host for ActorData {
             return delivered(Err(e));
         }
         let (to, r, error) = (Pid::from(to), r.into(), Err(DeliveryError::Remote(error)));
-        if self.important {
-            return delivered(self.node.respond_important(&to, &r, error).await);
-        }
-        delivered(self.node.respond(&to, &r, error))
+        delivered(self.node.respond_with(&to, &r, error, self.me.delivery()).await)
     }
 
     async fn refuse_request(&mut self, to: wit::Pid, r: wit::Ref, reason: String) -> Delivered<()> {
@@ -119,10 +112,7 @@ impl Host for ActorData {
             return delivered(Err(e));
         }
         let (to, r, error) = (Pid::from(to), r.into(), Err(DeliveryError::BadRequest(reason)));
-        if self.important {
-            return delivered(self.node.respond_important(&to, &r, error).await);
-        }
-        delivered(self.node.respond(&to, &r, error))
+        delivered(self.node.respond_with(&to, &r, error, self.me.delivery()).await)
     }
 
     async fn ref_is_alive(&mut self, r: wit::Ref) -> Result<bool> {
@@ -242,7 +232,12 @@ impl Host for ActorData {
     // Important delivery: see `important.rs`.
 
     async fn send_important(&mut self, to: wit::Address, message: Vec<u8>) -> Delivered<()> {
-        delivered(self.node.send_important(&self.me.pid, &to.into(), message).await)
+        let important = Delivery::Important;
+        delivered(
+            self.node
+                .send_with(&self.me.pid, &to.into(), message, important)
+                .await,
+        )
     }
 
     async fn call_important(
@@ -251,12 +246,15 @@ impl Host for ActorData {
         request: Vec<u8>,
         timeout_ms: Option<u32>,
     ) -> Delivered<Vec<u8>> {
-        let to = to.into();
+        let how = CallOptions {
+            timeout: ms(timeout_ms),
+            delivery: Delivery::Important,
+            encoding: Encoding::Native,
+        };
         let r = self
             .node
-            .call_with(&self.me.pid, Some(&self.me), &to, request, ms(timeout_ms), true)
+            .call_with(&self.me.pid, Some(&self.me), &to.into(), request, how)
             .await;
-        self.node.metrics.important(&r);
         delivered(r)
     }
 
@@ -266,15 +264,12 @@ impl Host for ActorData {
         r: wit::Ref,
         response: Vec<u8>,
     ) -> Delivered<()> {
-        delivered(
-            self.node
-                .respond_important(&Pid::from(to), &r.into(), Ok(response))
-                .await,
-        )
+        let (to, r, important) = (Pid::from(to), r.into(), Delivery::Important);
+        delivered(self.node.respond_with(&to, &r, Ok(response), important).await)
     }
 
     async fn set_important_delivery(&mut self, on: bool) -> Result<()> {
-        self.important = on;
+        self.me.set_delivery(Delivery::from_flag(on));
         Ok(())
     }
 }
