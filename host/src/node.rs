@@ -150,11 +150,7 @@ impl NodeInner {
     }
 
     pub(crate) fn whereis(&self, name: &str) -> Option<Pid> {
-        match name.split_once('@') {
-            Some((name, node)) if node == &*self.node_name => self.names.whereis(name),
-            Some(_) => None,
-            None => self.names.whereis(name),
-        }
+        self.names.whereis(self.local_name(name)?)
     }
 }
 

@@ -43,6 +43,7 @@ use crate::core::error::{ClusterError, DeliveryError};
 use crate::core::pid::{Address, Pid, Ref, RefId};
 use crate::core::trace::{self, TraceId};
 use crate::frame::{Frame, FrameError, WireAddress, WireError, WirePid, WireRef};
+use crate::messaging::routing::Route;
 use crate::node::NodeInner;
 use crate::process::mailbox::{Envelope, Info};
 use crate::process::table::Process;
@@ -336,15 +337,6 @@ impl NodeInner {
         self.cluster.get().ok_or(DeliveryError::NoConnection)
     }
 
-    /// The node an address names, when it is not this one.
-    pub(crate) fn remote_node<'a>(&self, to: &'a Address) -> Option<&'a str> {
-        let node = match to {
-            Address::Pid(p) => &*p.node,
-            Address::Name(n) => n.split_once('@')?.1,
-        };
-        (node != &*self.node_name).then_some(node)
-    }
-
     /// Queues a plain message for a process of another node. It is not
     /// known whether it arrives.
     pub(crate) fn send_remote(
@@ -418,7 +410,7 @@ impl NodeInner {
                 self.seen(&from);
                 let to = Address::from(&to);
                 let result = trace::sync_scope(TraceId::from_bits(trace), || {
-                    if self.remote_node(&to).is_some() {
+                    if let Route::Remote(_) = self.route(&to) {
                         // Frames carry only addresses of the node they go to.
                         return Err(DeliveryError::UnknownProcess);
                     }
@@ -643,7 +635,7 @@ impl NodeInner {
 
     /// A call from a process of another node.
     fn inbound_call(self: &Arc<Self>, from: Pid, to: &Address, r: Ref, payload: Vec<u8>, important: bool) {
-        let delivered = if self.remote_node(to).is_some() {
+        let delivered = if let Route::Remote(_) = self.route(to) {
             Err(DeliveryError::UnknownProcess)
         } else {
             self.resolve(to)
@@ -669,9 +661,9 @@ impl NodeInner {
         let Ok(cluster) = self.cluster() else { return };
         let to = Address::from(target);
         let key = (watcher.node.clone(), id);
-        let target = match self.remote_node(&to) {
-            Some(_) => None,
-            None => self.resolve(&to).ok(),
+        let target = match self.route(&to) {
+            Route::Remote(_) => None,
+            Route::Local => self.resolve(&to).ok(),
         };
         if let Some(p) = target {
             // Registered first, then checked: a process that ends in between

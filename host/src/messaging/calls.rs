@@ -48,6 +48,7 @@ use crate::core::error::DeliveryError;
 use crate::core::pid::{now_ms, Address, CallOptions, Delivery, Pid, Ref, RefId};
 use crate::messaging::cycles::PROBE_AFTER;
 use crate::messaging::routing::worst;
+use crate::messaging::routing::Route;
 use crate::node::{FastMap, NodeInner};
 use crate::process::mailbox::{Envelope, Info};
 use crate::process::table::{ActorState, Process, WAITS_REMOTE};
@@ -272,7 +273,7 @@ impl NodeInner {
             Some(me) => self.settings(&me.behaviour).call_timeout,
             None => self.config.call_timeout,
         });
-        if let Some(node) = self.remote_node(to) {
+        if let Route::Remote(node) = self.route(to) {
             self.cluster()?.check_up(node)?;
             let r = Ref::encoded(timeout, encoding);
             // Parked before the request goes, so that a probe that comes
@@ -434,10 +435,10 @@ impl NodeInner {
     ) -> Result<Ref, DeliveryError> {
         self.check_size(payload.len())?;
         let timeout = timeout.unwrap_or(self.config.call_timeout);
-        let remote = self.remote_node(to);
-        let target = match remote {
-            None => Some(self.resolve(to)?),
-            Some(node) => {
+        let route = self.route(to);
+        let target = match route {
+            Route::Local => Some(self.resolve(to)?),
+            Route::Remote(node) => {
                 self.cluster()?.check_up(node)?;
                 None
             }
@@ -455,10 +456,10 @@ impl NodeInner {
             }
             outstanding.insert(r.id);
         }
-        let delivered = match (&target, remote) {
+        let delivered = match (&target, route) {
             (Some(target), _) => self.deliver_call(target, &me.pid, None, r, payload),
-            (None, Some(node)) => self.call_out(node, &me.pid, to, r, payload, delivery),
-            (None, None) => Err(DeliveryError::UnknownProcess),
+            (None, Route::Remote(node)) => self.call_out(node, &me.pid, to, r, payload, delivery),
+            (None, Route::Local) => Err(DeliveryError::UnknownProcess),
         };
         let rx = match delivered {
             Ok(rx) => rx,
@@ -630,7 +631,7 @@ impl NodeInner {
 
     /// Answers `caller`'s call `r`, from wherever the answer comes.
     pub(crate) fn respond(&self, caller: &Pid, r: &Ref, result: CallResult) -> Result<(), DeliveryError> {
-        if caller.node != self.node_name {
+        if let Route::Remote(_) = self.route_pid(caller) {
             if let Ok(payload) = &result {
                 if let Err(too_large) = self.check_size(payload.len()) {
                     self.respond_remote(caller, r, Err(too_large.clone()), None)?;

@@ -31,6 +31,7 @@
 
 use crate::core::error::DeliveryError;
 use crate::core::pid::{Address, Delivery, Pid, Ref};
+use crate::messaging::routing::Route;
 use crate::node::NodeInner;
 
 impl NodeInner {
@@ -70,7 +71,7 @@ impl NodeInner {
         to: &Address,
         payload: Vec<u8>,
     ) -> Result<(), DeliveryError> {
-        let Some(node) = self.remote_node(to) else {
+        let Route::Remote(node) = self.route(to) else {
             let r = self.send(from, to, payload);
             self.metrics.important(&r);
             return r;
@@ -107,7 +108,7 @@ impl NodeInner {
         r: &Ref,
         result: Result<Vec<u8>, DeliveryError>,
     ) -> Result<(), DeliveryError> {
-        if caller.node == self.node_name {
+        if let Route::Local = self.route_pid(caller) {
             let res = self.respond(caller, r, result);
             self.metrics.important(&res);
             return res;

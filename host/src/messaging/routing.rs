@@ -1,5 +1,8 @@
-//! Routing: from an address to a live local process, and plain sends.
+//! Routing: where an address leads, from an address to a live local
+//! process, and plain sends.
 //!
+//! Whether an address is this node's or another's is decided here, once,
+//! by [`NodeInner::route`], for every send, call, answer, link and monitor.
 //! An address of another node is handed to the cluster (see
 //! [`cluster`](crate::cluster)); without one it cannot be reached
 //! (`no-connection`).
@@ -12,7 +15,42 @@ use crate::node::NodeInner;
 use crate::process::mailbox::Envelope;
 use crate::process::table::Process;
 
+/// Where an address leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route<'a> {
+    /// A process of this node, looked up with [`NodeInner::resolve`].
+    Local,
+    /// A process of the node named, reached through the cluster.
+    Remote(&'a str),
+}
+
 impl NodeInner {
+    /// Where `to` leads: this node, or the other node it names (by its pid,
+    /// or a name's `@node`).
+    pub(crate) fn route<'a>(&self, to: &'a Address) -> Route<'a> {
+        match to {
+            Address::Pid(pid) => self.route_pid(pid),
+            Address::Name(name) => match name.split_once('@') {
+                Some((_, node)) => route_to(&self.node_name, node),
+                None => Route::Local,
+            },
+        }
+    }
+
+    /// Where a pid leads; see [`route`](Self::route).
+    pub(crate) fn route_pid<'a>(&self, pid: &'a Pid) -> Route<'a> {
+        route_to(&self.node_name, &pid.node)
+    }
+
+    /// The name a registered name of this node is held under (without its
+    /// `@node`), or `None` for a name of another node.
+    pub(crate) fn local_name<'a>(&self, name: &'a str) -> Option<&'a str> {
+        match name.split_once('@') {
+            Some((name, node)) => (route_to(&self.node_name, node) == Route::Local).then_some(name),
+            None => Some(name),
+        }
+    }
+
     /// The live local process an address names.
     pub(crate) fn resolve(&self, to: &Address) -> Result<Arc<Process>, DeliveryError> {
         let pid = match to {
@@ -21,13 +59,9 @@ impl NodeInner {
                 pid.id
             }
             Address::Name(name) => {
-                let local = match name.split_once('@') {
-                    Some((name, node)) if node == &*self.node_name => name,
-                    // Another node's processes are reached through the
-                    // cluster, not resolved here.
-                    Some(_) => return Err(DeliveryError::NoConnection),
-                    None => name.as_str(),
-                };
+                // Another node's processes are reached through the
+                // cluster, not resolved here.
+                let local = self.local_name(name).ok_or(DeliveryError::NoConnection)?;
                 self.names.whereis(local).ok_or(DeliveryError::UnknownProcess)?.id
             }
         };
@@ -39,7 +73,7 @@ impl NodeInner {
 
     /// Checks that a pid belongs to this node's current incarnation.
     pub(crate) fn check_local(&self, pid: &Pid) -> Result<(), DeliveryError> {
-        if pid.node != self.node_name {
+        if let Route::Remote(_) = self.route_pid(pid) {
             // Another node's processes are reached through the cluster.
             return Err(DeliveryError::NoConnection);
         }
@@ -71,7 +105,7 @@ impl NodeInner {
 
     fn send_uncounted(&self, from: &Pid, to: &Address, payload: Vec<u8>) -> Result<(), DeliveryError> {
         self.check_size(payload.len())?;
-        if let Some(node) = self.remote_node(to) {
+        if let Route::Remote(node) = self.route(to) {
             return self.send_remote(from, node, to, payload, None);
         }
         let target = self.resolve(to)?;
@@ -98,6 +132,14 @@ impl NodeInner {
 
     pub(crate) fn pid_node(&self) -> &str {
         &self.node_name
+    }
+}
+
+/// The route to `node` from the node named `here`.
+fn route_to<'a>(here: &str, node: &'a str) -> Route<'a> {
+    match node == here {
+        true => Route::Local,
+        false => Route::Remote(node),
     }
 }
 

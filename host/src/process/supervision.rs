@@ -35,6 +35,7 @@ use parking_lot::Mutex;
 
 use crate::core::error::DeliveryError;
 use crate::core::pid::{Address, Pid};
+use crate::messaging::routing::Route;
 use crate::node::NodeInner;
 use crate::process::mailbox::{Envelope, Info};
 use crate::process::table::Process;
@@ -167,8 +168,12 @@ impl NodeInner {
         self.processes.get(&pid.id).map(|p| p.value().clone())
     }
 
-    /// Links `me` and `to` both ways.
-    pub(crate) fn link(&self, me: &Process, to: &Pid) -> Result<(), DeliveryError> {
+    /// Links `me` and `to` both ways; `to` on another node answers once
+    /// that node made its side of the link.
+    pub(crate) async fn link(&self, me: &Arc<Process>, to: &Pid) -> Result<(), DeliveryError> {
+        if let Route::Remote(_) = self.route_pid(to) {
+            return self.link_remote(me, to).await;
+        }
         if *to == me.pid {
             return Ok(());
         }
@@ -186,7 +191,10 @@ impl NodeInner {
     }
 
     /// Removes the link between `me` and `to`, if any.
-    pub(crate) fn unlink(&self, me: &Process, to: &Pid) {
+    pub(crate) fn unlink(&self, me: &Arc<Process>, to: &Pid) {
+        if let Route::Remote(_) = self.route_pid(to) {
+            return self.unlink_remote(me, to);
+        }
         me.sup.inner.lock().links.remove(to);
         if let Some(other) = self.live(to) {
             other.sup.inner.lock().links.remove(&me.pid);
@@ -196,7 +204,7 @@ impl NodeInner {
     /// Makes `watcher` monitor the process `to` names; returns the monitor.
     pub(crate) fn monitor(&self, watcher: &Process, to: &Address) -> u64 {
         let id = NEXT_MONITOR.fetch_add(1, Ordering::Relaxed);
-        if let Some(node) = self.remote_node(to) {
+        if let Route::Remote(node) = self.route(to) {
             self.monitor_remote(&watcher.pid, id, node, to);
             return id;
         }
@@ -264,7 +272,7 @@ impl NodeInner {
             }
         }
         for partner in links {
-            if partner.node != self.node_name {
+            if let Route::Remote(_) = self.route_pid(&partner) {
                 self.send_exit_remote(&p.pid, &partner, reason);
                 continue;
             }

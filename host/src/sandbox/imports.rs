@@ -167,20 +167,11 @@ impl Host for ActorData {
     }
 
     async fn link(&mut self, to: wit::Pid) -> Delivered<()> {
-        let to = Pid::from(to);
-        if to.node != self.node.node_name {
-            return delivered(self.node.link_remote(&self.me, &to).await);
-        }
-        delivered(self.node.link(&self.me, &to))
+        delivered(self.node.link(&self.me, &Pid::from(to)).await)
     }
 
     async fn unlink(&mut self, to: wit::Pid) -> Result<()> {
-        let to = Pid::from(to);
-        if to.node != self.node.node_name {
-            self.node.unlink_remote(&self.me, &to);
-        } else {
-            self.node.unlink(&self.me, &to);
-        }
+        self.node.unlink(&self.me, &Pid::from(to));
         Ok(())
     }
 
