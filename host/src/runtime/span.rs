@@ -11,6 +11,10 @@ use std::time::Instant;
 use crate::core::trace::{sync_scope, TraceId};
 use crate::process::mailbox::Envelope;
 
+/// The target of the span and of its `handled` line (`RUST_LOG=wactor::trace=debug`
+/// shows how long each message took), kept from before the layers had folders.
+const TARGET: &str = "wactor::trace";
+
 /// Runs an actor's handling of one envelope inside its `message` span,
 /// with the envelope's trace id in force.
 pub(crate) async fn handling<F: Future>(
@@ -19,14 +23,16 @@ pub(crate) async fn handling<F: Future>(
     handle: impl FnOnce(Envelope) -> F,
 ) -> F::Output {
     let span = match &env {
-        Envelope::Message { .. } => tracing::info_span!("message", kind = "message", %trace),
-        Envelope::Call { r, .. } => tracing::info_span!("message", kind = "call", r = %r.id, %trace),
-        Envelope::Info(_) => tracing::info_span!("message", kind = "info", %trace),
-        Envelope::Upgrade(_) => tracing::info_span!("message", kind = "upgrade", %trace),
+        Envelope::Message { .. } => tracing::info_span!(target: TARGET, "message", kind = "message", %trace),
+        Envelope::Call { r, .. } => {
+            tracing::info_span!(target: TARGET, "message", kind = "call", r = %r.id, %trace)
+        }
+        Envelope::Info(_) => tracing::info_span!(target: TARGET, "message", kind = "info", %trace),
+        Envelope::Upgrade(_) => tracing::info_span!(target: TARGET, "message", kind = "upgrade", %trace),
     };
     // Reading the clock twice per envelope is measurable at a million
     // messages a second; only pay for it when the line would be written.
-    let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
+    let started = tracing::enabled!(target: TARGET, tracing::Level::DEBUG).then(Instant::now);
     // The trace and the span are put in force around each poll, in place:
     // wrapping the handler's (large) future would move it twice.
     let handling = handle(env);
@@ -37,7 +43,9 @@ pub(crate) async fn handling<F: Future>(
     })
     .await;
     if let Some(started) = started {
-        span.in_scope(|| tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "handled"));
+        span.in_scope(
+            || tracing::debug!(target: TARGET, elapsed_us = started.elapsed().as_micros() as u64, "handled"),
+        );
     }
     out
 }
