@@ -86,7 +86,7 @@ pub use wactor_wire as frame;
 
 pub use crate::process::pool::PoolStats;
 pub use crate::process::table::ActorState;
-pub use crate::runtime::actor::CpuBudgetExceeded;
+pub use crate::runtime::instance::CpuBudgetExceeded;
 pub use cache::CacheStats;
 pub use cluster::ClusterConfig;
 pub use config::NodeConfig;

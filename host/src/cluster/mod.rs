@@ -88,8 +88,8 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     /// Fails with `no-connection` unless `node` is up.
-    pub(crate) fn check_up(&self, node: &str) -> Result<(), DeliveryError> {
-        if self.peers.lock().contains_key(node) {
+    pub(crate) fn check_up(&self, peer: &str) -> Result<(), DeliveryError> {
+        if self.peers.lock().contains_key(peer) {
             Ok(())
         } else {
             Err(DeliveryError::NoConnection)
@@ -100,8 +100,8 @@ impl Cluster {
     /// the NATS server now: a confirmed frame is not queued in the client
     /// while it reconnects, so that `no-connection` always means the frame
     /// was not sent and cannot arrive later.
-    pub(crate) fn check_reachable(&self, node: &str) -> Result<(), DeliveryError> {
-        self.check_up(node)?;
+    pub(crate) fn check_reachable(&self, peer: &str) -> Result<(), DeliveryError> {
+        self.check_up(peer)?;
         if self.transport.connected() {
             Ok(())
         } else {
@@ -110,18 +110,18 @@ impl Cluster {
     }
 
     /// Queues `frame` for `node`.
-    pub(crate) fn publish(&self, node: &str, frame: &Frame) -> Result<(), DeliveryError> {
-        self.transport.publish_to(node, frame)
+    pub(crate) fn publish(&self, peer: &str, frame: &Frame) -> Result<(), DeliveryError> {
+        self.transport.publish_to(peer, frame)
     }
 
     /// A new acknowledgement id to wait on, for a frame to `node`.
-    pub(crate) fn expect_ack(&self, node: &str) -> (u64, oneshot::Receiver<Result<(), DeliveryError>>) {
+    pub(crate) fn expect_ack(&self, peer: &str) -> (u64, oneshot::Receiver<Result<(), DeliveryError>>) {
         let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.acks.insert(
             id,
             AckWaiter {
-                node: Arc::from(node),
+                node: Arc::from(peer),
                 tx,
             },
         );
@@ -342,13 +342,13 @@ impl NodeInner {
     pub(crate) fn send_remote(
         &self,
         from: &Pid,
-        node: &str,
+        peer: &str,
         to: &Address,
         payload: Vec<u8>,
         ack: Option<u64>,
     ) -> Result<(), DeliveryError> {
         let cluster = self.cluster()?;
-        cluster.check_up(node)?;
+        cluster.check_up(peer)?;
         let frame = Frame::Send {
             from: from.into(),
             to: to.into(),
@@ -356,7 +356,7 @@ impl NodeInner {
             trace: trace::current_or_new().to_bits(),
             ack,
         };
-        cluster.publish(node, &frame)
+        cluster.publish(peer, &frame)
     }
 
     /// Sends the answer to a call whose caller is on another node.
@@ -513,14 +513,14 @@ impl NodeInner {
     }
 
     /// Answers an acknowledgement request.
-    fn ack(&self, node: &str, id: u64, result: Result<(), DeliveryError>) {
+    fn ack(&self, peer: &str, id: u64, result: Result<(), DeliveryError>) {
         if let Ok(c) = self.cluster() {
             let frame = Frame::Ack {
                 id,
                 result: result.map_err(|e| (&e).into()),
             };
-            if let Err(e) = c.publish(node, &frame) {
-                tracing::warn!(%node, error = %e, "cannot send an acknowledgement");
+            if let Err(e) = c.publish(peer, &frame) {
+                tracing::warn!(node = %peer, error = %e, "cannot send an acknowledgement");
             }
         }
     }
@@ -592,15 +592,15 @@ impl NodeInner {
     }
 
     /// Settles everything that waits on `node`, which is down.
-    pub(crate) fn node_down(&self, node: &str, why: &str) {
-        tracing::warn!(%node, reason = %why, "node down");
+    pub(crate) fn node_down(&self, peer: &str, why: &str) {
+        tracing::warn!(node = %peer, reason = %why, "node down");
         self.calls
-            .fail_node(node, DeliveryError::Terminated(why.to_string()));
+            .fail_node(peer, DeliveryError::Terminated(why.to_string()));
         let Ok(cluster) = self.cluster() else { return };
         let waiting: Vec<u64> = cluster
             .acks
             .iter()
-            .filter(|e| &*e.value().node == node)
+            .filter(|e| &*e.value().node == peer)
             .map(|e| *e.key())
             .collect();
         // The frame may still be in this node's NATS client, waiting for
@@ -615,22 +615,22 @@ impl NodeInner {
         let fired: Vec<u64> = cluster
             .monitors
             .iter()
-            .filter(|e| &*e.value().node == node)
+            .filter(|e| &*e.value().node == peer)
             .map(|e| *e.key())
             .collect();
         for id in fired {
             if let Some((_, m)) = cluster.monitors.remove(&id) {
                 // The pid is not known to the watcher's node beyond its node.
                 let pid = Pid {
-                    node: Arc::from(node),
+                    node: Arc::from(peer),
                     id: 0,
                     creation: 0,
                 };
                 self.deliver_down(&m.watcher, id, pid, why.to_string());
             }
         }
-        cluster.watched.retain(|(n, _), _| &**n != node);
-        self.exit_links_to(node, why);
+        cluster.watched.retain(|(n, _), _| &**n != peer);
+        self.exit_links_to(peer, why);
     }
 
     /// A call from a process of another node.
@@ -715,14 +715,14 @@ impl NodeInner {
     /// Monitors a process of another node for the local actor `watcher`.
     /// If the monitor cannot be set up, the `down` comes at once, with the
     /// reason.
-    pub(crate) fn monitor_remote(&self, watcher: &Pid, id: u64, node: &str, to: &Address) {
+    pub(crate) fn monitor_remote(&self, watcher: &Pid, id: u64, peer: &str, to: &Address) {
         let sent = self.cluster().and_then(|c| {
-            c.check_up(node)?;
+            c.check_up(peer)?;
             c.monitors.insert(
                 id,
                 RemoteMonitor {
                     watcher: watcher.clone(),
-                    node: Arc::from(node),
+                    node: Arc::from(peer),
                 },
             );
             let frame = Frame::Monitor {
@@ -730,12 +730,12 @@ impl NodeInner {
                 watcher: watcher.into(),
                 target: to.into(),
             };
-            c.publish(node, &frame).inspect_err(|_| {
+            c.publish(peer, &frame).inspect_err(|_| {
                 c.monitors.remove(&id);
             })
         });
         if let Err(e) = sent {
-            let (pid, reason) = crate::process::supervision::down_of_missing(to, node, &e);
+            let (pid, reason) = crate::process::supervision::down_of_missing(to, peer, &e);
             self.deliver_down(watcher, id, pid, reason);
         }
     }

@@ -162,6 +162,39 @@ impl Ref {
     }
 }
 
+/// Where an address leads, seen from one node: the decision whether it is
+/// that node's or another's, made by [`Route::of`] alone (the node's
+/// `route` uses it for every send, call, answer, link and monitor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route<'a> {
+    /// A process of this node (looked up by the node).
+    Local,
+    /// A process of the node named, reached through the cluster.
+    Remote(&'a str),
+}
+
+impl<'a> Route<'a> {
+    /// Where `to` leads from the node named `here`: the node of its pid, or
+    /// of a name's `@node`; a bare name is `here`'s.
+    pub(crate) fn of(here: &str, to: &'a Address) -> Route<'a> {
+        match to {
+            Address::Pid(pid) => Route::of_node(here, &pid.node),
+            Address::Name(name) => match name.split_once('@') {
+                Some((_, node)) => Route::of_node(here, node),
+                None => Route::Local,
+            },
+        }
+    }
+
+    /// Where a process of `node` is, from the node named `here`.
+    pub(crate) fn of_node(here: &str, node: &'a str) -> Route<'a> {
+        match node == here {
+            true => Route::Local,
+            false => Route::Remote(node),
+        }
+    }
+}
+
 /// How a message, call or answer is delivered: plain (a send to another
 /// host is queued and forgotten) or important (confirmed by the other host;
 /// see the `important` module). On one host both are the same.
@@ -342,6 +375,41 @@ impl fmt::Display for Address {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pid_of(node: &str) -> Pid {
+        Pid {
+            node: Arc::from(node),
+            id: 3,
+            creation: 7,
+        }
+    }
+
+    #[test]
+    fn an_address_routes_to_the_node_it_names() {
+        let here = "alpha";
+        let local = Address::Pid(pid_of("alpha"));
+        let remote = Address::Pid(pid_of("beta"));
+        assert_eq!(Route::of(here, &local), Route::Local);
+        assert_eq!(Route::of(here, &remote), Route::Remote("beta"));
+        let bare = Address::Name("counter".into());
+        let own = Address::Name("counter@alpha".into());
+        let other = Address::Name("counter@beta".into());
+        assert_eq!(Route::of(here, &bare), Route::Local, "a bare name is this node's");
+        assert_eq!(Route::of(here, &own), Route::Local);
+        assert_eq!(Route::of(here, &other), Route::Remote("beta"));
+        // Node names are compared whole, not by prefix.
+        assert_eq!(Route::of(here, &Address::Pid(pid_of("alphabet"))), Route::Remote("alphabet"));
+        assert_eq!(Route::of_node(here, "alph"), Route::Remote("alph"));
+    }
+
+    #[test]
+    fn delivery_follows_the_wire_flag() {
+        assert_eq!(Delivery::from_flag(true), Delivery::Important);
+        assert_eq!(Delivery::from_flag(false), Delivery::Plain);
+        assert!(Delivery::Important.is_important());
+        assert!(!Delivery::default().is_important(), "plain unless asked");
+        assert_eq!(CallOptions::default().encoding, Encoding::Native);
+    }
 
     #[test]
     fn a_pid_reads_back_from_both_of_its_written_forms() {

@@ -69,9 +69,9 @@ enum Owner {
 }
 
 impl Owner {
-    fn settle(&self, r: RefId) {
+    fn paid(&self, r: RefId) {
         if let Owner::Local(p) = self {
-            p.settle(r);
+            p.paid(r);
         }
     }
 }
@@ -98,8 +98,8 @@ impl Calls {
     }
 
     /// Registers a call whose callee is on `node`.
-    fn open_remote(&self, r: RefId, caller: Pid, node: &str) -> oneshot::Receiver<CallResult> {
-        self.open_owed(r, caller, Owner::Node(Arc::from(node)))
+    fn open_remote(&self, r: RefId, caller: Pid, peer: &str) -> oneshot::Receiver<CallResult> {
+        self.open_owed(r, caller, Owner::Node(Arc::from(peer)))
     }
 
     fn open_owed(&self, r: RefId, caller: Pid, callee: Owner) -> oneshot::Receiver<CallResult> {
@@ -109,11 +109,11 @@ impl Calls {
     }
 
     /// Fails every call owed by processes of `node` (it is down).
-    pub(crate) fn fail_node(&self, node: &str, error: DeliveryError) {
+    pub(crate) fn fail_node(&self, peer: &str, error: DeliveryError) {
         let owed: Vec<RefId> = self
             .pending
             .iter()
-            .filter(|e| matches!(&e.value().callee, Owner::Node(n) if &**n == node))
+            .filter(|e| matches!(&e.value().callee, Owner::Node(n) if &**n == peer))
             .map(|e| *e.key())
             .collect();
         for r in owed {
@@ -126,7 +126,7 @@ impl Calls {
     /// to the caller's node).
     pub(crate) fn forget_proxy(&self, caller: &Pid, r: RefId) {
         if let Some((_, p)) = self.pending.remove_if(&r, |_, p| p.caller == *caller) {
-            p.callee.settle(r);
+            p.callee.paid(r);
         }
     }
 
@@ -143,7 +143,7 @@ impl Calls {
     /// owes it (it closes a cycle); a later answer is ignored.
     pub(crate) fn refuse(&self, caller: &Pid, r: RefId, error: DeliveryError) {
         if let Some((_, p)) = self.pending.remove_if(&r, |_, p| p.caller == *caller) {
-            p.callee.settle(r);
+            p.callee.paid(r);
             let _ = p.tx.send(Err(error));
         }
     }
@@ -151,7 +151,7 @@ impl Calls {
     /// Removes a call that will not be answered through the table.
     fn close(&self, r: RefId) {
         if let Some((_, p)) = self.pending.remove(&r) {
-            p.callee.settle(r);
+            p.callee.paid(r);
         }
     }
 
@@ -160,7 +160,7 @@ impl Calls {
     pub(crate) fn answer(&self, caller: &Pid, r: RefId, result: CallResult) -> Result<(), DeliveryError> {
         match self.pending.remove_if(&r, |_, p| p.caller == *caller) {
             Some((_, p)) => {
-                p.callee.settle(r);
+                p.callee.paid(r);
                 p.tx.send(result).map_err(|_| DeliveryError::ResponseIgnored)
             }
             None => {
@@ -368,7 +368,7 @@ impl NodeInner {
     /// Registers a call to a process of `node` and sends the request.
     fn call_out(
         &self,
-        node: &str,
+        peer: &str,
         from: &Pid,
         to: &Address,
         r: Ref,
@@ -376,7 +376,7 @@ impl NodeInner {
         delivery: Delivery,
     ) -> Result<oneshot::Receiver<CallResult>, DeliveryError> {
         let cluster = self.cluster()?;
-        let rx = self.calls.open_remote(r.id, from.clone(), node);
+        let rx = self.calls.open_remote(r.id, from.clone(), peer);
         let frame = crate::frame::Frame::Call {
             from: from.into(),
             to: to.into(),
@@ -385,7 +385,7 @@ impl NodeInner {
             trace: crate::core::trace::current_or_new().to_bits(),
             important: delivery.is_important(),
         };
-        if let Err(e) = cluster.publish(node, &frame) {
+        if let Err(e) = cluster.publish(peer, &frame) {
             self.calls.close(r.id);
             return Err(e);
         }

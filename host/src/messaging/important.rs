@@ -85,15 +85,15 @@ impl NodeInner {
     async fn send_confirmed(
         &self,
         from: &Pid,
-        node: &str,
+        peer: &str,
         to: &Address,
         payload: Vec<u8>,
     ) -> Result<(), DeliveryError> {
         self.check_size(payload.len())?;
         let cluster = self.cluster()?;
-        cluster.check_reachable(node)?;
-        let (id, rx) = cluster.expect_ack(node);
-        if let Err(e) = self.send_remote(from, node, to, payload, Some(id)) {
+        cluster.check_reachable(peer)?;
+        let (id, rx) = cluster.expect_ack(peer);
+        if let Err(e) = self.send_remote(from, peer, to, payload, Some(id)) {
             cluster.cancel_ack(id);
             return Err(e);
         }

@@ -11,42 +11,28 @@ use std::sync::Arc;
 
 use crate::core::error::DeliveryError;
 use crate::core::pid::{Address, Pid};
+pub(crate) use crate::core::pid::Route;
 use crate::node::NodeInner;
 use crate::process::mailbox::Envelope;
 use crate::process::table::Process;
-
-/// Where an address leads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Route<'a> {
-    /// A process of this node, looked up with [`NodeInner::resolve`].
-    Local,
-    /// A process of the node named, reached through the cluster.
-    Remote(&'a str),
-}
 
 impl NodeInner {
     /// Where `to` leads: this node, or the other node it names (by its pid,
     /// or a name's `@node`).
     pub(crate) fn route<'a>(&self, to: &'a Address) -> Route<'a> {
-        match to {
-            Address::Pid(pid) => self.route_pid(pid),
-            Address::Name(name) => match name.split_once('@') {
-                Some((_, node)) => route_to(&self.node_name, node),
-                None => Route::Local,
-            },
-        }
+        Route::of(&self.node_name, to)
     }
 
     /// Where a pid leads; see [`route`](Self::route).
     pub(crate) fn route_pid<'a>(&self, pid: &'a Pid) -> Route<'a> {
-        route_to(&self.node_name, &pid.node)
+        Route::of_node(&self.node_name, &pid.node)
     }
 
     /// The name a registered name of this node is held under (without its
     /// `@node`), or `None` for a name of another node.
     pub(crate) fn local_name<'a>(&self, name: &'a str) -> Option<&'a str> {
         match name.split_once('@') {
-            Some((name, node)) => (route_to(&self.node_name, node) == Route::Local).then_some(name),
+            Some((name, node)) => (Route::of_node(&self.node_name, node) == Route::Local).then_some(name),
             None => Some(name),
         }
     }
@@ -132,14 +118,6 @@ impl NodeInner {
 
     pub(crate) fn pid_node(&self) -> &str {
         &self.node_name
-    }
-}
-
-/// The route to `node` from the node named `here`.
-fn route_to<'a>(here: &str, node: &'a str) -> Route<'a> {
-    match node == here {
-        true => Route::Local,
-        false => Route::Remote(node),
     }
 }
 

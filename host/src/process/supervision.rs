@@ -35,7 +35,7 @@ use parking_lot::Mutex;
 
 use crate::core::error::DeliveryError;
 use crate::core::pid::{Address, Pid};
-use crate::messaging::routing::Route;
+use crate::core::pid::Route;
 use crate::node::NodeInner;
 use crate::process::mailbox::{Envelope, Info};
 use crate::process::table::Process;
@@ -148,12 +148,12 @@ static NEXT_MONITOR: AtomicU64 = AtomicU64::new(1);
 /// has no pid: the down carries the pid of no process on `node` (the node
 /// the name was looked up on, with id and creation 0, which no node uses),
 /// and its reason names what was asked for.
-pub(crate) fn down_of_missing(to: &Address, node: &str, error: &DeliveryError) -> (Pid, String) {
+pub(crate) fn down_of_missing(to: &Address, here: &str, error: &DeliveryError) -> (Pid, String) {
     match to {
         Address::Pid(p) => (p.clone(), error.kind().to_string()),
         Address::Name(name) => (
             Pid {
-                node: std::sync::Arc::from(node),
+                node: std::sync::Arc::from(here),
                 id: 0,
                 creation: 0,
             },
@@ -314,7 +314,7 @@ impl NodeInner {
 
     /// Signals every local process linked to a process of `node` (which is
     /// down) with `why`.
-    pub(crate) fn exit_links_to(&self, node: &str, why: &str) {
+    pub(crate) fn exit_links_to(&self, peer: &str, why: &str) {
         let live: Vec<Arc<Process>> = self.processes.iter().map(|e| e.value().clone()).collect();
         for q in live {
             let partners: Vec<Pid> = q
@@ -323,7 +323,7 @@ impl NodeInner {
                 .lock()
                 .links
                 .iter()
-                .filter(|l| &*l.node == node)
+                .filter(|l| &*l.node == peer)
                 .cloned()
                 .collect();
             for partner in partners {

@@ -15,7 +15,7 @@ use crate::core::pid::{Delivery, Pid, RefId};
 use crate::node::FastSet;
 use crate::process::mailbox::Mailbox;
 use crate::process::pool::Pool;
-use crate::process::supervision::Supervision;
+use crate::process::supervision::{Ending, Supervision};
 use crate::runtime::direct::Desk;
 use crate::sandbox::engine::Version;
 
@@ -57,6 +57,25 @@ pub(crate) enum Control {
     /// A linked process ended: end now, like a kill, but as the actor's own
     /// failure, so its restart policy applies.
     Exit(String),
+}
+
+impl Control {
+    /// A kill or an exit signal: the actor ends now, even mid-message. A
+    /// stop waits for the message in hand.
+    pub(crate) fn ends_now(&self) -> bool {
+        matches!(self, Control::Kill(_) | Control::Exit(_))
+    }
+
+    /// How the actor's run ends for this request: the one place a control
+    /// request becomes an [`Ending`] (an exit signal is the actor's own
+    /// failure, so its restart policy applies; a stop or kill is the
+    /// host's).
+    pub(crate) fn ending(self) -> Ending {
+        match self {
+            Control::Exit(r) => Ending::LinkExit(r),
+            Control::Kill(r) | Control::Stop(r) => Ending::Host(r),
+        }
+    }
 }
 
 /// `waiting_on` of a process parked in a call to another node.
@@ -315,7 +334,8 @@ impl Process {
         }
     }
 
-    pub(crate) fn settle(&self, r: RefId) {
+    /// The call `r` was answered (or its caller gave up): no longer owed.
+    pub(crate) fn paid(&self, r: RefId) {
         self.owed.lock().refs.remove(&r);
     }
 

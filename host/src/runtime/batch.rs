@@ -35,7 +35,8 @@ use wasmtime::Store;
 use crate::core::pid::Pid;
 use crate::core::trace::{self, TraceId};
 use crate::process::mailbox::{Envelope, Letter, MailboxReceiver};
-use crate::runtime::actor::{ActorData, Instance, Step};
+use crate::runtime::dispatch::Step;
+use crate::runtime::instance::{ActorData, Instance};
 
 /// Messages in one batch at most: a batch runs without a break for the
 /// other actors on its thread.

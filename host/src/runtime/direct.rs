@@ -56,7 +56,8 @@ use tracing::Instrument;
 use crate::core::trace;
 use crate::process::mailbox::{Envelope, Mailbox};
 use crate::process::table::{Control, Process};
-use crate::runtime::actor::{self, Instance, Step};
+use crate::runtime::dispatch::{self, Step};
+use crate::runtime::instance::Instance;
 
 /// Where an idle actor leaves its instance for direct callers.
 #[derive(Default)]
@@ -283,7 +284,7 @@ pub(crate) fn run(
         let step = {
             let inst = &mut *inst;
             let handling = crate::runtime::span::handling(env, trace::current_or_new(), |env| {
-                actor::handle(&node, &inst.actor, &mut inst.store, env, &mut inst.senders)
+                dispatch::handle(&node, &inst.actor, &mut inst.store, env, &mut inst.senders)
             });
             tokio::pin!(handling);
             // Most handlers finish in their first poll; only one that waits
@@ -302,7 +303,7 @@ pub(crate) fn run(
         };
         match step {
             Some(step) => {
-                actor::count_handled(&node, &target, 1);
+                dispatch::count_handled(&node, &target, 1);
                 target.desk.give_back(loan, Some(inst), step, &target.mailbox);
             }
             None => target.desk.give_back(loan, None, Step::Continue, &target.mailbox),
@@ -315,10 +316,11 @@ pub(crate) fn run(
 /// one already asked included; a stop waits for the call instead.
 async fn killed(control: &mut watch::Receiver<Option<Control>>) {
     loop {
-        if matches!(
-            *control.borrow_and_update(),
-            Some(Control::Kill(_) | Control::Exit(_))
-        ) {
+        if control
+            .borrow_and_update()
+            .as_ref()
+            .is_some_and(Control::ends_now)
+        {
             return;
         }
         if control.changed().await.is_err() {

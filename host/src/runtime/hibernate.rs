@@ -37,7 +37,7 @@ use crate::node::NodeInner;
 use crate::process::mailbox::MailboxReceiver;
 use crate::process::supervision::Ending;
 use crate::process::table::{ActorState, Control, Process};
-use crate::runtime::actor::{Instance, Start};
+use crate::runtime::instance::{Instance, Start};
 use crate::sandbox::engine::Behaviour;
 
 /// The node's count of live instances, against the budget.
@@ -129,14 +129,13 @@ pub(crate) async fn hibernate(
                 }
                 let request = control.borrow().clone();
                 match request {
-                    Some(Control::Kill(r)) => return Err(Ending::Host(r)),
-                    Some(Control::Exit(r)) => return Err(Ending::LinkExit(r)),
                     // Woken so that `terminate` runs on the actor's state;
                     // its loop sees the request again.
                     Some(Control::Stop(_)) => {
                         control.mark_changed();
                         break;
                     }
+                    Some(ends_now) => return Err(ends_now.ending()),
                     None => {}
                 }
             }

@@ -38,7 +38,7 @@ use crate::node::NodeInner;
 use crate::process::mailbox::{Envelope, Switch, Upgrade};
 use crate::process::supervision::Ending;
 use crate::process::table::Process;
-use crate::runtime::actor::{Instance, Start};
+use crate::runtime::instance::{Instance, Start};
 use crate::sandbox::engine::Behaviour;
 
 /// What an upgrade of one behaviour did.

@@ -28,7 +28,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::core::config::{NodeConfig, EPOCH_TICK};
 use crate::core::error::LoadError;
-use crate::runtime::actor::ActorData;
+use crate::runtime::instance::ActorData;
 use crate::sandbox::bindings::{ActorIndices, ActorPre};
 use crate::sandbox::cache::{self, CompileCache};
 use crate::sandbox::convert::{self, ConvertError};

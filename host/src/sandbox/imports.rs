@@ -11,7 +11,7 @@ use wasmtime::Result;
 
 use crate::core::error::DeliveryError;
 use crate::core::pid::{CallOptions, Delivery, Encoding, Pid};
-use crate::runtime::actor::ActorData;
+use crate::runtime::instance::ActorData;
 use crate::sandbox::bindings::{wit, Host};
 
 /// Longest guest log line kept; the rest is cut.
