@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::__private::bindings::wactor::actor::host;
+use crate::sys as host;
 use crate::codec::{Decode, Encode, Encoding};
 use crate::error::{Error, RegisterError, SpawnError};
 use crate::types::{Address, Call, Level, Monitor, Pid, Ref, Timer};
