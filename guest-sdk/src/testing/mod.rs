@@ -1005,3 +1005,6 @@ fn info_to_wit(info: Info) -> wit::Info {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests;
