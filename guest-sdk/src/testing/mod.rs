@@ -366,7 +366,8 @@ impl OnCall<'_> {
         F: FnMut(Q) -> R + 'static,
     {
         self.script(Answer::With(Box::new(move |request, encoding| {
-            let q = Q::decode_as(request, encoding).map_err(|e| Error::NotAllowed(format!("bad request: {e}")))?;
+            let q = Q::decode_as(request, encoding)
+                .map_err(|e| Error::NotAllowed(format!("bad request: {e}")))?;
             answer(q).encode_as(encoding).map(|b| b.into_owned())
         })));
     }
@@ -447,7 +448,10 @@ impl<A: Actor + Handoff> TestActor<A> {
     /// If the actor was started already.
     pub fn init<T: Encode + ?Sized>(&mut self, args: &T) -> Result<(), String> {
         assert!(!self.started, "TestActor::init: the actor was started already");
-        let args = args.encode().map_err(|e| format!("bad init arguments: {e}"))?.into_owned();
+        let args = args
+            .encode()
+            .map_err(|e| format!("bad init arguments: {e}"))?
+            .into_owned();
         self.args = args.clone();
         self.enter(|| Glue::<A>::init(args))?;
         self.started = true;
@@ -534,7 +538,10 @@ impl<A: Actor + Handoff> TestActor<A> {
     /// Makes spawns of `behaviour` fail with `error`; other spawns succeed
     /// with a new pid.
     pub fn fail_spawns(&mut self, behaviour: &str, error: SpawnError) {
-        self.world.borrow_mut().spawn_failures.insert(behaviour.to_owned(), error);
+        self.world
+            .borrow_mut()
+            .spawn_failures
+            .insert(behaviour.to_owned(), error);
     }
 
     /// The timeout of the calls the test makes from now on (5 s unless
@@ -772,7 +779,10 @@ impl<A: Actor + Handoff> TestActor<A> {
                 } if keep(&w, to) => taken.push(Sent {
                     to: to.clone(),
                     msg: M::decode(payload.clone()).unwrap_or_else(|e| {
-                        panic!("a message sent to {to} does not decode as {}: {e}", type_name::<M>())
+                        panic!(
+                            "a message sent to {to} does not decode as {}: {e}",
+                            type_name::<M>()
+                        )
                     }),
                     important: *important,
                     timer: *timer,

@@ -202,7 +202,11 @@ fn sends_are_recorded_with_target_and_importance_and_decoded() {
     let other = t.new_pid();
     t.register_name("other", &other);
     assert_eq!(t.call(&Do::Send(name("other"), 1)).expect_reply(), Done::Ok);
-    assert_eq!(t.call(&Do::SendImportant(Address::Pid(other.clone()), 2)).expect_reply(), Done::Ok);
+    assert_eq!(
+        t.call(&Do::SendImportant(Address::Pid(other.clone()), 2))
+            .expect_reply(),
+        Done::Ok
+    );
     let sent = t.take_sent::<Msg>();
     assert_eq!(
         sent,
@@ -274,7 +278,10 @@ fn scripted_calls_are_answered_per_target_in_order() {
     );
     let calls = t.take_calls::<u32>();
     let seen: Vec<(Address, u32)> = calls.into_iter().map(|c| (c.to, c.request)).collect();
-    assert_eq!(seen, [(name("b"), 0), (name("a"), 0), (name("a"), 5), (name("a"), 0)]);
+    assert_eq!(
+        seen,
+        [(name("b"), 0), (name("a"), 0), (name("a"), 5), (name("a"), 0)]
+    );
 }
 
 #[test]
@@ -339,7 +346,9 @@ fn json_calls_go_out_and_come_back_in_json() {
     assert_eq!(calls[0].encoding, Encoding::Json);
     // The request really is JSON text.
     let raw = t.events();
-    assert!(raw.iter().any(|e| matches!(e, Event::Called { request, .. } if request == b"3")));
+    assert!(raw
+        .iter()
+        .any(|e| matches!(e, Event::Called { request, .. } if request == b"3")));
 }
 
 #[test]
@@ -433,7 +442,8 @@ fn timers_fire_in_due_order_only_when_the_clock_passes_them() {
     let Done::Timer(cancelled) = t.call(&Do::SendAfter(me, 3, 150)).expect_reply() else {
         panic!("no timer");
     };
-    t.call(&Do::SendAfter(Address::Pid(other.clone()), 4, 300)).expect_reply();
+    t.call(&Do::SendAfter(Address::Pid(other.clone()), 4, 300))
+        .expect_reply();
     assert_eq!(t.call(&Do::Cancel(cancelled)).expect_reply(), Done::Bool(true));
     assert_eq!(t.call(&Do::Cancel(cancelled)).expect_reply(), Done::Bool(false));
     t.advance(Duration::from_millis(99));
@@ -444,7 +454,10 @@ fn timers_fire_in_due_order_only_when_the_clock_passes_them() {
     t.advance(Duration::from_millis(51));
     let sent = t.take_sent::<Msg>();
     assert_eq!(sent.len(), 1);
-    assert_eq!((sent[0].to.clone(), sent[0].msg.clone()), (Address::Pid(other), Msg::Num(4)));
+    assert_eq!(
+        (sent[0].to.clone(), sent[0].msg.clone()),
+        (Address::Pid(other), Msg::Num(4))
+    );
     assert!(sent[0].timer.is_some());
     assert_eq!(t.now(), Duration::from_millis(300));
 }
@@ -474,7 +487,10 @@ fn json_calls_to_the_actor_are_answered_in_json_now_and_deferred() {
     t.send(&Msg::Release(3));
     // Decoded as JSON: postcard bytes would not parse.
     assert_eq!(t.response::<Done>(&deferred.call), Some(Ok(Done::Num(3))));
-    assert_eq!(t.response::<Raw>(&deferred.call), Some(Ok(Raw(br#"{"Num":3}"#.to_vec()))));
+    assert_eq!(
+        t.response::<Raw>(&deferred.call),
+        Some(Ok(Raw(br#"{"Num":3}"#.to_vec())))
+    );
     match t.call_json(r#"{"Nope":1}"#).outcome {
         Outcome::Defer => {}
         other => panic!("{other:?}"),
@@ -550,7 +566,11 @@ fn an_older_state_is_migrated_and_a_failed_migration_keeps_the_old_instance() {
 
     let err = t.restore(Snapshot::of(7, &0u64).expect("encode")).unwrap_err();
     assert_eq!(err, "unknown state version 7");
-    assert_eq!(t.call(&()).expect_reply(), (43, "migrated".into()), "the old instance stayed");
+    assert_eq!(
+        t.call(&()).expect_reply(),
+        (43, "migrated".into()),
+        "the old instance stayed"
+    );
     let bad = Snapshot {
         version: 2,
         data: vec![0xff],
@@ -586,7 +606,11 @@ fn an_actor_without_serde_state_restarts_from_init_on_upgrade() {
     assert_eq!(t.call(&()).expect_reply(), 11);
     assert_eq!(t.snapshot(), None);
     t.upgrade().expect("upgrade");
-    assert_eq!(t.call(&()).expect_reply(), 11, "init ran again with the original arguments");
+    assert_eq!(
+        t.call(&()).expect_reply(),
+        11,
+        "init ran again with the original arguments"
+    );
 }
 
 #[test]
@@ -675,9 +699,14 @@ fn an_async_call_is_answered_by_its_script_by_the_test_or_by_its_timeout() {
     t.call(&Do::CallAsync(name("scripted"), 0)).expect_reply();
     assert_eq!(state(&mut t).1, ["response 5"]);
 
-    t.call(&Do::CallAsync(Address::Pid(peer.clone()), 1)).expect_reply();
+    t.call(&Do::CallAsync(Address::Pid(peer.clone()), 1))
+        .expect_reply();
     t.call(&Do::CallAsync(Address::Pid(peer), 2)).expect_reply();
-    let refs: Vec<Ref> = t.take_calls::<u32>().into_iter().filter_map(|c| c.async_ref).collect();
+    let refs: Vec<Ref> = t
+        .take_calls::<u32>()
+        .into_iter()
+        .filter_map(|c| c.async_ref)
+        .collect();
     assert_eq!(refs.len(), 3);
     assert!(t.answer_async(refs[1], &6u32));
     assert!(!t.answer_async(refs[1], &6u32), "answered once");

@@ -65,6 +65,9 @@ struct AsyncCall {
     r: Ref,
 }
 
+/// A script's closure: the request and its encoding in, the answer out.
+pub(crate) type Compute = Box<dyn FnMut(Vec<u8>, Encoding) -> Result<Vec<u8>, Error>>;
+
 /// A scripted answer to the actor's outgoing calls.
 pub(crate) enum Answer {
     /// Encoded both ways up front, so it fits a plain or a JSON call.
@@ -73,7 +76,7 @@ pub(crate) enum Answer {
         json: Result<Vec<u8>, Error>,
     },
     Fail(Error),
-    With(Box<dyn FnMut(Vec<u8>, Encoding) -> Result<Vec<u8>, Error>>),
+    With(Compute),
 }
 
 pub(crate) struct Script {
@@ -263,7 +266,11 @@ impl World {
     pub fn next_due(&self, until: u64) -> Option<u64> {
         let timer = self.timers.values().map(|t| t.due_ms).min();
         let deadline = self.async_calls.iter().map(|c| c.r.deadline_ms).min();
-        [timer, deadline].into_iter().flatten().filter(|&t| t <= until).min()
+        [timer, deadline]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t <= until)
+            .min()
     }
 
     /// Fires everything due at `now_ms`: timers send their messages (to the
@@ -303,8 +310,9 @@ impl World {
             }
         }
         let now = self.now_ms;
-        let (expired, live): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.async_calls).into_iter().partition(|c| c.r.deadline_ms <= now);
+        let (expired, live): (Vec<_>, Vec<_>) = std::mem::take(&mut self.async_calls)
+            .into_iter()
+            .partition(|c| c.r.deadline_ms <= now);
         self.async_calls = live;
         for c in expired {
             self.mailbox.push_back(Delivery::Info(Info::Response {
@@ -427,7 +435,8 @@ impl World {
             return false;
         };
         self.async_calls.remove(i);
-        self.mailbox.push_back(Delivery::Info(Info::Response { r, result }));
+        self.mailbox
+            .push_back(Delivery::Info(Info::Response { r, result }));
         true
     }
 
@@ -439,7 +448,9 @@ impl World {
     }
 
     fn owed_index(&self, to: &Pid, r: &Ref) -> Option<usize> {
-        self.owed.iter().position(|o| &o.call.from == to && o.call.r == *r)
+        self.owed
+            .iter()
+            .position(|o| &o.call.from == to && o.call.r == *r)
     }
 
     /// `send-response`, `send-response-error` and `refuse-request`: an
@@ -469,7 +480,10 @@ impl World {
 
     pub fn is_alive(&self, r: &Ref) -> bool {
         self.owed.iter().any(|o| o.call.r == *r && self.waiting(o))
-            || self.async_calls.iter().any(|c| c.r == *r && self.now_ms < c.r.deadline_ms)
+            || self
+                .async_calls
+                .iter()
+                .any(|c| c.r == *r && self.now_ms < c.r.deadline_ms)
     }
 
     /// What the caller of `call` has got so far: `None` while it waits.
@@ -509,7 +523,9 @@ impl World {
         check_name(name).map_err(crate::RegisterError::Invalid)?;
         match self.names.get(name) {
             Some(holder) if *holder == self.me => Ok(()),
-            Some(holder) if !self.ended.contains_key(holder) => Err(crate::RegisterError::Taken(holder.clone())),
+            Some(holder) if !self.ended.contains_key(holder) => {
+                Err(crate::RegisterError::Taken(holder.clone()))
+            }
             _ => {
                 self.names.insert(name.to_owned(), self.me.clone());
                 self.record(Event::Registered(name.to_owned()));
@@ -675,7 +691,9 @@ fn check_name(name: &str) -> Result<(), String> {
         return Err("a name is at most 255 bytes".into());
     }
     if name.contains('@') {
-        return Err(format!("`{name}` contains `@`, which separates a name from its node"));
+        return Err(format!(
+            "`{name}` contains `@`, which separates a name from its node"
+        ));
     }
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!("{name:?} contains whitespace or a control character"));
