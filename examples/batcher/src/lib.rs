@@ -300,7 +300,11 @@ mod tests {
         t.advance(Duration::from_millis(50));
         assert!(matches!(
             batch(&t, &c.call),
-            Some(Ok(BatchReply::Batch(BatchDone { batch: 2, items: 1, sum: 1 })))
+            Some(Ok(BatchReply::Batch(BatchDone {
+                batch: 2,
+                items: 1,
+                sum: 1
+            })))
         ));
     }
 
@@ -345,7 +349,11 @@ mod tests {
         t.advance(Duration::from_millis(1));
         assert!(matches!(
             batch(&t, &late.call),
-            Some(Ok(BatchReply::Batch(BatchDone { batch: 2, items: 1, sum: 3 })))
+            Some(Ok(BatchReply::Batch(BatchDone {
+                batch: 2,
+                items: 1,
+                sum: 3
+            })))
         ));
     }
 

@@ -253,17 +253,29 @@ mod tests {
         );
         assert_eq!(query(&mut t, "PUT a  one two"), Ok(vec![row("a", "one two")]));
         assert_eq!(query(&mut t, "put ab 3"), Ok(vec![row("ab", "3")]));
-        assert_eq!(t.call(&DbRequest::Get("a".into())).expect_reply(), Ok(vec![row("a", "one two")]));
-        assert_eq!(query(&mut t, "scan a"), Ok(vec![row("a", "one two"), row("ab", "3")]));
+        assert_eq!(
+            t.call(&DbRequest::Get("a".into())).expect_reply(),
+            Ok(vec![row("a", "one two")])
+        );
+        assert_eq!(
+            query(&mut t, "scan a"),
+            Ok(vec![row("a", "one two"), row("ab", "3")])
+        );
         assert_eq!(query(&mut t, "scan").map(|rows| rows.len()), Ok(3));
         assert_eq!(query(&mut t, "delete b"), Ok(vec![row("b", "2")]));
-        assert_eq!(t.call(&DbRequest::Delete("b".into())).expect_reply(), Err(DbError::NotFound("b".into())));
+        assert_eq!(
+            t.call(&DbRequest::Delete("b".into())).expect_reply(),
+            Err(DbError::NotFound("b".into()))
+        );
     }
 
     #[test]
     fn a_bad_query_or_a_missing_key_is_an_error_in_the_reply() {
         let mut t = db();
-        assert_eq!(query(&mut t, "get nothing"), Err(DbError::NotFound("nothing".into())));
+        assert_eq!(
+            query(&mut t, "get nothing"),
+            Err(DbError::NotFound("nothing".into()))
+        );
         assert_eq!(
             query(&mut t, "drop table"),
             Err(DbError::BadQuery {
@@ -301,7 +313,10 @@ mod tests {
             Some(Err(Error::Remote(BACKEND_UNAVAILABLE.into())))
         );
         assert_eq!(t.call(&DbRequest::SetBackend(true)).expect_reply(), Ok(vec![]));
-        assert_eq!(t.call(&DbRequest::Get("k".into())).expect_reply(), Ok(vec![row("k", "v")]));
+        assert_eq!(
+            t.call(&DbRequest::Get("k".into())).expect_reply(),
+            Ok(vec![row("k", "v")])
+        );
     }
 
     #[test]
@@ -316,6 +331,9 @@ mod tests {
             Some(Err(Error::Remote(BACKEND_UNAVAILABLE.into())))
         );
         t.call(&DbRequest::SetBackend(true));
-        assert_eq!(t.call(&DbRequest::Get("k".into())).expect_reply(), Ok(vec![row("k", "v")]));
+        assert_eq!(
+            t.call(&DbRequest::Get("k".into())).expect_reply(),
+            Ok(vec![row("k", "v")])
+        );
     }
 }

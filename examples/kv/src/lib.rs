@@ -72,9 +72,19 @@ mod tests {
         let mut t = kv();
         assert_eq!(t.call(&KvRequest::Get("a".into())).expect_reply(), None);
         assert_eq!(put(&mut t, "a", b"1"), None);
-        assert_eq!(put(&mut t, "a", b"2"), Some(b"1".to_vec()), "the value it replaced");
-        assert_eq!(t.call(&KvRequest::Get("a".into())).expect_reply(), Some(b"2".to_vec()));
-        assert_eq!(t.call(&KvRequest::Delete("a".into())).expect_reply(), Some(b"2".to_vec()));
+        assert_eq!(
+            put(&mut t, "a", b"2"),
+            Some(b"1".to_vec()),
+            "the value it replaced"
+        );
+        assert_eq!(
+            t.call(&KvRequest::Get("a".into())).expect_reply(),
+            Some(b"2".to_vec())
+        );
+        assert_eq!(
+            t.call(&KvRequest::Delete("a".into())).expect_reply(),
+            Some(b"2".to_vec())
+        );
         assert_eq!(t.call(&KvRequest::Delete("a".into())).expect_reply(), None);
         assert_eq!(t.call(&KvRequest::Get("a".into())).expect_reply(), None);
     }

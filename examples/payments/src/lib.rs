@@ -272,10 +272,12 @@ mod tests {
 
     /// A participant that votes `vote` and acknowledges everything else.
     fn participant(t: &mut TestActor<Payments>, name: &str, vote: bool) {
-        t.on_call(name).always().reply_with(move |req: PayRequest| match req {
-            PayRequest::Prepare { .. } => PayReply::Vote(vote),
-            _ => PayReply::Ack,
-        });
+        t.on_call(name)
+            .always()
+            .reply_with(move |req: PayRequest| match req {
+                PayRequest::Prepare { .. } => PayReply::Vote(vote),
+                _ => PayReply::Ack,
+            });
     }
 
     fn pay(t: &mut TestActor<Payments>, id: u64) -> Outcome {
@@ -307,7 +309,8 @@ mod tests {
         let calls = t.take_calls::<PayRequest>();
         assert!(calls.iter().all(|c| c.important), "every request is important");
         assert!(calls.iter().all(|c| c.timeout == Some(STEP_TIMEOUT)));
-        let order: Vec<(String, PayRequest)> = calls.into_iter().map(|c| (c.to.to_string(), c.request)).collect();
+        let order: Vec<(String, PayRequest)> =
+            calls.into_iter().map(|c| (c.to.to_string(), c.request)).collect();
         assert_eq!(
             order,
             [
@@ -401,7 +404,11 @@ mod tests {
         t.call(&PayRequest::Commit { id: 1 });
         assert_eq!(t.call(&PayRequest::Balance).expect_reply(), PayReply::Balance(25));
         t.call(&PayRequest::Abort { id: 1 });
-        assert_eq!(status(&mut t), PayReply::Status(Some(Stage::Committed)), "too late to abort");
+        assert_eq!(
+            status(&mut t),
+            PayReply::Status(Some(Stage::Committed)),
+            "too late to abort"
+        );
     }
 
     #[test]

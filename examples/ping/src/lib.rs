@@ -237,8 +237,14 @@ mod tests {
         assert!(pings_to(&mut t, &pong).is_empty(), "two rounds, no third ping");
         let calls = t.take_calls::<PongRequest>();
         assert_eq!(calls.len(), 1);
-        assert_eq!((calls[0].to.clone(), calls[0].request.clone()), (Address::Name("pong".into()), PongRequest::Count));
-        assert!(t.logs().iter().any(|(_, line)| line == "ping: pong counted 2 pings"));
+        assert_eq!(
+            (calls[0].to.clone(), calls[0].request.clone()),
+            (Address::Name("pong".into()), PongRequest::Count)
+        );
+        assert!(t
+            .logs()
+            .iter()
+            .any(|(_, line)| line == "ping: pong counted 2 pings"));
         assert_eq!(t.call(&PingRequest::Rounds).expect_reply(), 2);
     }
 
@@ -273,7 +279,11 @@ mod tests {
         t.send_from(&pong, &PingMsg::Pong { n: 1 });
         t.send_from(&pong, &PingMsg::Pong { n: 2 });
         t.send_from(&pong, &PingMsg::Pong { n: 2 });
-        assert_eq!(t.call(&PingRequest::Rounds).expect_reply(), 2, "the late pong is ignored");
+        assert_eq!(
+            t.call(&PingRequest::Rounds).expect_reply(),
+            2,
+            "the late pong is ignored"
+        );
     }
 
     #[test]
@@ -282,7 +292,10 @@ mod tests {
         pings_to(&mut t, &pong);
         t.exit(&pong, "crashed");
         t.send_from(&pong, &PingMsg::Pong { n: 1 });
-        assert!(t.logs().iter().any(|(_, line)| line.starts_with("ping: lost pong")));
+        assert!(t
+            .logs()
+            .iter()
+            .any(|(_, line)| line.starts_with("ping: lost pong")));
         let successor = t.new_pid();
         t.register_name("pong", &successor);
         t.advance(RETRY);

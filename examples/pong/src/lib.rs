@@ -63,11 +63,17 @@ mod tests {
         let b = t.new_pid();
         t.send_from(&a, &PongMsg::Ping { n: 1 });
         t.send_from(&b, &PongMsg::Ping { n: 7 });
-        let answers: Vec<(wactor_guest::Address, PingMsg)> =
-            t.take_sent::<PingMsg>().into_iter().map(|s| (s.to, s.msg)).collect();
+        let answers: Vec<(wactor_guest::Address, PingMsg)> = t
+            .take_sent::<PingMsg>()
+            .into_iter()
+            .map(|s| (s.to, s.msg))
+            .collect();
         assert_eq!(
             answers,
-            [(a.into(), PingMsg::Pong { n: 1 }), (b.into(), PingMsg::Pong { n: 7 })]
+            [
+                (a.into(), PingMsg::Pong { n: 1 }),
+                (b.into(), PingMsg::Pong { n: 7 })
+            ]
         );
         assert_eq!(t.call(&PongRequest::Count).expect_reply(), 2);
     }
@@ -79,7 +85,10 @@ mod tests {
         t.fail_sends_to(&full, Error::MailboxFull);
         t.send_from(&full, &PongMsg::Ping { n: 1 });
         assert!(t.take_sent::<PingMsg>().is_empty());
-        assert!(t.logs().iter().any(|(_, line)| line.contains("could not answer ping 1")));
+        assert!(t
+            .logs()
+            .iter()
+            .any(|(_, line)| line.contains("could not answer ping 1")));
         assert_eq!(t.call(&PongRequest::Count).expect_reply(), 1);
     }
 

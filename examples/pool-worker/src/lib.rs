@@ -203,10 +203,24 @@ mod tests {
         let first = t.call(&WorkRequest::Work { ms: 100 });
         let second = t.call(&WorkRequest::Work { ms: 100 });
         t.advance(Duration::from_millis(100));
-        assert!(matches!(done(&t, &first.call), Some(Ok(WorkDone { ahead: 0, finished: 1, .. }))));
+        assert!(matches!(
+            done(&t, &first.call),
+            Some(Ok(WorkDone {
+                ahead: 0,
+                finished: 1,
+                ..
+            }))
+        ));
         assert_eq!(done(&t, &second.call), None, "it waits for the first");
         t.advance(Duration::from_millis(100));
-        assert!(matches!(done(&t, &second.call), Some(Ok(WorkDone { ahead: 1, finished: 2, .. }))));
+        assert!(matches!(
+            done(&t, &second.call),
+            Some(Ok(WorkDone {
+                ahead: 1,
+                finished: 2,
+                ..
+            }))
+        ));
     }
 
     #[test]
@@ -220,7 +234,14 @@ mod tests {
         assert_eq!(done(&t, &impatient.call), Some(Err(Error::Timeout)));
         assert_eq!(done(&t, &next.call), None, "the job still ran for 100 ms");
         t.advance(Duration::from_millis(10));
-        assert!(matches!(done(&t, &next.call), Some(Ok(WorkDone { ahead: 1, finished: 2, .. }))));
+        assert!(matches!(
+            done(&t, &next.call),
+            Some(Ok(WorkDone {
+                ahead: 1,
+                finished: 2,
+                ..
+            }))
+        ));
     }
 
     #[test]
@@ -241,7 +262,13 @@ mod tests {
         let second = t.call(&WorkRequest::Work { ms: 100 });
         t.upgrade().expect("upgrade");
         t.advance(Duration::from_millis(200));
-        assert!(matches!(done(&t, &first.call), Some(Ok(WorkDone { finished: 1, .. }))));
-        assert!(matches!(done(&t, &second.call), Some(Ok(WorkDone { finished: 2, .. }))));
+        assert!(matches!(
+            done(&t, &first.call),
+            Some(Ok(WorkDone { finished: 1, .. }))
+        ));
+        assert!(matches!(
+            done(&t, &second.call),
+            Some(Ok(WorkDone { finished: 2, .. }))
+        ));
     }
 }
