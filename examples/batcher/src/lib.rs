@@ -317,6 +317,11 @@ mod tests {
         let waiting = t.call(&BatchRequest::Add(1));
         t.advance(Duration::from_millis(50));
         assert_eq!(batch(&t, &gone.call), Some(Err(Error::Timeout)));
+        let attempted = t
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::Responded { call, .. } if *call == gone.call));
+        assert!(!attempted, "a caller that stopped waiting is not answered");
         assert_eq!(
             batch(&t, &waiting.call),
             Some(Ok(BatchReply::Batch(BatchDone {

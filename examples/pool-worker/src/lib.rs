@@ -165,7 +165,7 @@ wactor_guest::export_actor!(Worker);
 mod tests {
     use std::time::Duration;
 
-    use wactor_guest::testing::TestActor;
+    use wactor_guest::testing::{Event, TestActor};
     use wactor_guest::{Error, Outcome};
 
     use super::*;
@@ -232,6 +232,14 @@ mod tests {
         let next = t.call(&WorkRequest::Work { ms: 10 });
         t.advance(Duration::from_millis(100));
         assert_eq!(done(&t, &impatient.call), Some(Err(Error::Timeout)));
+        let attempted = t
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::Responded { call, .. } if *call == impatient.call));
+        assert!(
+            !attempted,
+            "the worker checked that its caller was gone and did not answer"
+        );
         assert_eq!(done(&t, &next.call), None, "the job still ran for 100 ms");
         t.advance(Duration::from_millis(10));
         assert!(matches!(

@@ -177,6 +177,10 @@ pub enum Event {
         answer: Result<Vec<u8>, Error>,
         /// Sent as important delivery.
         important: bool,
+        /// The caller was waiting and took it; false for an answer to a
+        /// caller that had stopped waiting (the actor got
+        /// [`Error::ResponseIgnored`]).
+        taken: bool,
     },
     /// [`send_after`](crate::Context::send_after).
     TimerSet {

@@ -360,10 +360,9 @@ fn a_deferred_call_is_answered_only_when_the_actor_answers() {
     assert_eq!(t.call(&Do::IsAlive).expect_reply(), Done::Bool(true));
     t.send(&Msg::Release(7));
     assert_eq!(t.response::<Done>(&called.call), Some(Ok(Done::Num(7))));
-    assert!(t
-        .events()
-        .iter()
-        .any(|e| matches!(e, Event::Responded { call, answer: Ok(_), .. } if *call == called.call)));
+    assert!(t.events().iter().any(
+        |e| matches!(e, Event::Responded { call, answer: Ok(_), taken: true, .. } if *call == called.call)
+    ));
 }
 
 #[test]
@@ -379,6 +378,10 @@ fn a_deferred_call_times_out_and_a_late_answer_is_ignored() {
     t.send(&Msg::Release(1));
     let (_, infos) = state(&mut t);
     assert_eq!(infos, ["reply: response ignored: the caller stopped waiting"]);
+    assert!(t.events().iter().any(|e| matches!(
+        e,
+        Event::Responded { call, taken: false, .. } if *call == called.call
+    )));
 }
 
 #[test]

@@ -463,18 +463,23 @@ impl World {
         important: bool,
     ) -> Result<(), Error> {
         let important = important || self.important;
-        let Some(i) = self.owed_index(&to, &r) else {
-            return Err(Error::ResponseIgnored);
-        };
-        if !self.waiting(&self.owed[i]) {
+        let taken = self
+            .owed_index(&to, &r)
+            .is_some_and(|i| self.waiting(&self.owed[i]));
+        // A late or stray answer is recorded too: the test can see that
+        // the actor answered someone who was no longer waiting.
+        self.record(Event::Responded {
+            call: Call { from: to.clone(), r },
+            answer: answer.clone(),
+            important,
+            taken,
+        });
+        if !taken {
             return Err(Error::ResponseIgnored);
         }
-        self.owed[i].answer = Some(answer.clone());
-        self.record(Event::Responded {
-            call: Call { from: to, r },
-            answer,
-            important,
-        });
+        if let Some(i) = self.owed_index(&to, &r) {
+            self.owed[i].answer = Some(answer);
+        }
         Ok(())
     }
 
