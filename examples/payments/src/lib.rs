@@ -218,9 +218,7 @@ fn coordinate(ctx: &mut Context, id: u64, amount: u64, participants: &[String]) 
                 Ok(other) => format!("unexpected answer {other:?}"),
                 Err(e) => e.to_string(),
             };
-            ctx.warn(format!(
-                "payments: payment {id} aborted in {phase} at {p}: {failure}"
-            ));
+            ctx.warn(format!("payments: payment {id} aborted in {phase} at {p}: {failure}"));
             abort(ctx, id, participants);
             return Outcome::Aborted {
                 phase: phase.to_string(),
