@@ -293,6 +293,13 @@
 //! [`Context::set_important_delivery`] makes every later operation of the
 //! actor important. On a single host they behave like the plain ones.
 //!
+//! # Testing without a host
+//!
+//! [`testing::TestActor`] runs an actor natively under `cargo test`,
+//! against a fake host that records what the actor does, answers its calls
+//! from a script, moves time only when the test says, and hands its state
+//! over as an upgrade does. See [`testing`].
+//!
 //! # Logging
 //!
 //! [`Context::log`] and its shorthands ([`Context::info`],

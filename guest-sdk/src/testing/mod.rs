@@ -355,7 +355,8 @@ impl OnCall<'_> {
 
     /// Fails the call with `error`, as the host would: [`Error::Timeout`],
     /// [`Error::UnknownProcess`], [`Error::Remote`] for a callee's
-    /// `reply_error`, ...
+    /// `reply_error`, ... The fake clock does not move for a scripted
+    /// timeout: only [`TestActor::advance`] moves it.
     pub fn fail(self, error: Error) {
         self.script(Answer::Fail(error));
     }

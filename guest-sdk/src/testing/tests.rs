@@ -298,13 +298,15 @@ fn scripted_errors_reach_the_actor_as_delivery_errors() {
     t.on_call("slow").fail(Error::Timeout);
     t.on_call("gone").fail(Error::Terminated("crashed".into()));
     assert_eq!(
-        t.call(&Do::Call(name("slow"), 0)).expect_reply(),
+        t.call(&Do::CallTimeout(name("slow"), 0, 250)).expect_reply(),
         Done::Failed(Error::Timeout)
     );
     assert_eq!(
         t.call(&Do::Call(name("gone"), 0)).expect_reply(),
         Done::Failed(Error::Terminated("crashed".into()))
     );
+    let timeouts: Vec<Option<Duration>> = t.take_calls::<u32>().into_iter().map(|c| c.timeout).collect();
+    assert_eq!(timeouts, [Some(Duration::from_millis(250)), None]);
 }
 
 #[test]
