@@ -720,6 +720,19 @@ fn an_async_call_is_answered_by_its_script_by_the_test_or_by_its_timeout() {
         state(&mut t).1,
         ["response 5", "response 6", "response error: timed out"]
     );
+    assert!(
+        !t.fail_async(refs[2], Error::NoConnection),
+        "it timed out already"
+    );
+
+    let other = t.new_pid();
+    t.call(&Do::CallAsync(Address::Pid(other), 3)).expect_reply();
+    let r = t.take_calls::<u32>().into_iter().find_map(|c| c.async_ref);
+    assert!(t.fail_async(r.expect("an async ref"), Error::NoConnection));
+    assert_eq!(
+        state(&mut t).1.last().map(String::as_str),
+        Some("response error: no connection to the recipient's node")
+    );
 }
 
 #[test]
@@ -745,4 +758,15 @@ fn a_caller_that_ended_is_no_longer_waiting() {
     assert_eq!(called.call.from, caller);
     t.exit(&caller, "normal");
     assert_eq!(t.call(&Do::IsAlive).expect_reply(), Done::Bool(false));
+}
+
+#[test]
+fn an_info_from_the_test_reaches_handle_info() {
+    let mut t = probe();
+    let pid = t.new_pid();
+    t.info(Info::Exit {
+        pid,
+        reason: "shutdown".into(),
+    });
+    assert_eq!(state(&mut t).1, ["exit: shutdown"]);
 }
