@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use crate::__private::bindings::wactor::actor::host;
 use crate::codec::{Decode, Encode, Encoding};
 use crate::error::{Error, RegisterError, SpawnError};
+use crate::sys as host;
 use crate::types::{Address, Call, Level, Monitor, Pid, Ref, Timer};
 
 /// The actor's handle on its host, passed to every callback.
@@ -159,7 +159,8 @@ impl Context {
         timeout: Option<Duration>,
     ) -> Result<R, Error> {
         let bytes = req.encode_as(Encoding::Json)?;
-        let answer = host::call_json(&to.into().to_wit(), &bytes, timeout.map(millis)).map_err(Error::from_wit)?;
+        let answer =
+            host::call_json(&to.into().to_wit(), &bytes, timeout.map(millis)).map_err(Error::from_wit)?;
         R::decode_as(answer, Encoding::Json)
     }
 

@@ -293,6 +293,13 @@
 //! [`Context::set_important_delivery`] makes every later operation of the
 //! actor important. On a single host they behave like the plain ones.
 //!
+//! # Testing without a host
+//!
+//! [`testing::TestActor`] runs an actor natively under `cargo test`,
+//! against a fake host that records what the actor does, answers its calls
+//! from a script, moves time only when the test says, and hands its state
+//! over as an upgrade does. See [`testing`].
+//!
 //! # Logging
 //!
 //! [`Context::log`] and its shorthands ([`Context::info`],
@@ -330,6 +337,9 @@ mod actor;
 pub mod codec;
 mod context;
 mod error;
+mod sys;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 mod types;
 
 #[doc(hidden)]
@@ -369,31 +379,41 @@ pub use crate::types::{Address, Call, Info, Level, Monitor, Pid, Ref, Timer};
 macro_rules! export_actor {
     ($ty:ty) => {
         const _: () = {
-            // State hand-off: serde when the type is serde, none otherwise
-            // (chosen here, where the type is concrete).
-            impl $crate::__private::Handoff for $ty {
-                fn snapshot(&self) -> ::core::option::Option<::std::vec::Vec<u8>> {
-                    #[allow(unused_imports)]
-                    use $crate::__private::{ViaNothing as _, ViaSerde as _};
-                    let fns = (&&$crate::__private::Probe::<$ty>(::core::marker::PhantomData)).handoff();
-                    (fns.snapshot)(self)
-                }
-                fn restore(
-                    ctx: &mut $crate::Context,
-                    version: u32,
-                    state: ::std::vec::Vec<u8>,
-                ) -> ::core::result::Result<Self, ::std::string::String> {
-                    #[allow(unused_imports)]
-                    use $crate::__private::{ViaNothing as _, ViaSerde as _};
-                    let fns = (&&$crate::__private::Probe::<$ty>(::core::marker::PhantomData)).handoff();
-                    (fns.restore)(ctx, version, state)
-                }
-            }
+            $crate::__impl_handoff!($ty);
             // The generated export macro takes a plain identifier.
             type __WactorActor = $crate::__private::Glue<$ty>;
             $crate::__private::bindings::export!(
                 __WactorActor with_types_in $crate::__private::bindings
             );
         };
+    };
+}
+
+/// The state hand-off of `$ty` (serde when the type is serde, none
+/// otherwise), chosen where the type is concrete. [`export_actor!`] uses
+/// it; so do tests that run several actor types in one crate with
+/// [`testing`], where only one type can be exported.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_handoff {
+    ($ty:ty) => {
+        impl $crate::__private::Handoff for $ty {
+            fn snapshot(&self) -> ::core::option::Option<::std::vec::Vec<u8>> {
+                #[allow(unused_imports)]
+                use $crate::__private::{ViaNothing as _, ViaSerde as _};
+                let fns = (&&$crate::__private::Probe::<$ty>(::core::marker::PhantomData)).handoff();
+                (fns.snapshot)(self)
+            }
+            fn restore(
+                ctx: &mut $crate::Context,
+                version: u32,
+                state: ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<Self, ::std::string::String> {
+                #[allow(unused_imports)]
+                use $crate::__private::{ViaNothing as _, ViaSerde as _};
+                let fns = (&&$crate::__private::Probe::<$ty>(::core::marker::PhantomData)).handoff();
+                (fns.restore)(ctx, version, state)
+            }
+        }
     };
 }

@@ -35,6 +35,15 @@ thread_local! {
     static ACTOR: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
+/// Puts `instance` in the actor slot and returns what was there: how
+/// [`testing`](crate::testing) runs several instances, one at a time, on
+/// one thread. Must not be called while a callback runs (the slot is
+/// borrowed then).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn swap_instance(instance: Option<Box<dyn Any>>) -> Option<Box<dyn Any>> {
+    ACTOR.with(|slot| std::mem::replace(&mut *slot.borrow_mut(), instance))
+}
+
 /// Runs `f` on the live actor. The borrow is held for the whole callback,
 /// which is sound because the host never re-enters a component instance
 /// while one of its exports is running.
@@ -140,7 +149,7 @@ impl<A: Actor + Handoff> bindings::Guest for Glue<A> {
         // A malformed batch is the host's fault: a trap says so, and the
         // messages not reached stay in the mailbox.
         while let Some((from, message)) = frames.next_frame().unwrap_or_else(|_| panic!("malformed batch")) {
-            if !first && !bindings::wactor::actor::host::batch_next() {
+            if !first && !crate::sys::batch_next() {
                 return;
             }
             first = false;

@@ -217,3 +217,175 @@ impl Actor for Batcher {
 }
 
 wactor_guest::export_actor!(Batcher);
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wactor_guest::testing::{Event, TestActor};
+    use wactor_guest::{Error, Outcome};
+
+    use super::*;
+
+    fn batcher(max_items: u32, flush_after_ms: u32) -> TestActor<Batcher> {
+        TestActor::start(&BatcherArgs {
+            max_items,
+            flush_after_ms,
+        })
+        .unwrap_or_else(|e| panic!("init: {e}"))
+    }
+
+    fn batch(t: &TestActor<Batcher>, call: &Call) -> Option<Result<BatchReply, Error>> {
+        t.response::<BatchReply>(call)
+    }
+
+    fn stats(t: &mut TestActor<Batcher>) -> BatchStats {
+        match t.call(&BatchRequest::Stats).expect_reply() {
+            BatchReply::Stats(s) => s,
+            other => panic!("not stats: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_full_batch_answers_every_caller_at_once_and_cancels_its_timer() {
+        let mut t = batcher(3, 50);
+        let a = t.call(&BatchRequest::Add(1));
+        let b = t.call(&BatchRequest::Add(2));
+        assert_eq!(a.outcome, Outcome::Defer);
+        assert_eq!(batch(&t, &a.call), None, "not answered before the batch is full");
+        let c = t.call(&BatchRequest::Add(3));
+        let done = BatchReply::Batch(BatchDone {
+            batch: 1,
+            items: 3,
+            sum: 6,
+        });
+        for call in [&a.call, &b.call, &c.call] {
+            assert_eq!(batch(&t, call), Some(Ok(done.clone())));
+        }
+        assert!(t
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::TimerCancelled { pending: true, .. })));
+        // The cancelled timer never flushes anything.
+        t.advance(Duration::from_millis(100));
+        assert_eq!(
+            stats(&mut t),
+            BatchStats {
+                batches: 1,
+                answered: 3,
+                skipped: 0,
+                pending: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_batch_that_is_not_full_is_flushed_by_its_timer() {
+        let mut t = batcher(8, 50);
+        let a = t.call(&BatchRequest::Add(5));
+        t.advance(Duration::from_millis(30));
+        let b = t.call(&BatchRequest::Add(6));
+        t.advance(Duration::from_millis(19));
+        assert_eq!(batch(&t, &a.call), None, "49 ms after the first item");
+        t.advance(Duration::from_millis(1));
+        let done = Some(Ok(BatchReply::Batch(BatchDone {
+            batch: 1,
+            items: 2,
+            sum: 11,
+        })));
+        assert_eq!(batch(&t, &a.call), done);
+        assert_eq!(batch(&t, &b.call), done);
+        // The next batch has its own id and timer.
+        let c = t.call(&BatchRequest::Add(1));
+        t.advance(Duration::from_millis(50));
+        assert!(matches!(
+            batch(&t, &c.call),
+            Some(Ok(BatchReply::Batch(BatchDone {
+                batch: 2,
+                items: 1,
+                sum: 1
+            })))
+        ));
+    }
+
+    #[test]
+    fn callers_that_stopped_waiting_are_skipped_and_not_summed() {
+        let mut t = batcher(8, 50);
+        t.set_call_timeout(Duration::from_millis(20));
+        let gone = t.call(&BatchRequest::Add(100));
+        t.set_call_timeout(Duration::from_secs(5));
+        let waiting = t.call(&BatchRequest::Add(1));
+        t.advance(Duration::from_millis(50));
+        assert_eq!(batch(&t, &gone.call), Some(Err(Error::Timeout)));
+        let attempted = t
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::Responded { call, .. } if *call == gone.call));
+        assert!(!attempted, "a caller that stopped waiting is not answered");
+        assert_eq!(
+            batch(&t, &waiting.call),
+            Some(Ok(BatchReply::Batch(BatchDone {
+                batch: 1,
+                items: 1,
+                sum: 1
+            })))
+        );
+        let s = stats(&mut t);
+        assert_eq!((s.answered, s.skipped), (1, 1));
+    }
+
+    #[test]
+    fn a_stale_timer_does_not_flush_the_next_batch() {
+        let mut t = batcher(2, 50);
+        // Batch 1 fills up and is flushed; batch 2 gets one item.
+        t.call(&BatchRequest::Add(1));
+        t.call(&BatchRequest::Add(2));
+        t.advance(Duration::from_millis(10));
+        let late = t.call(&BatchRequest::Add(3));
+        // A flush for batch 1 arriving now (a timer that fired just as its
+        // batch filled up) must leave batch 2 alone.
+        let me = t.pid();
+        t.send_from(&me, &BatchMessage::Flush { batch: 1 });
+        assert_eq!(t.response::<BatchReply>(&late.call), None);
+        assert_eq!(stats(&mut t).pending, 1);
+        // Batch 2's own timer flushes it 50 ms after its first item.
+        t.advance(Duration::from_millis(49));
+        assert_eq!(t.response::<BatchReply>(&late.call), None);
+        t.advance(Duration::from_millis(1));
+        assert!(matches!(
+            batch(&t, &late.call),
+            Some(Ok(BatchReply::Batch(BatchDone {
+                batch: 2,
+                items: 1,
+                sum: 3
+            })))
+        ));
+    }
+
+    #[test]
+    fn the_batch_being_collected_survives_an_upgrade() {
+        let mut t = batcher(8, 50);
+        let a = t.call(&BatchRequest::Add(4));
+        t.upgrade().expect("upgrade");
+        assert_eq!(stats(&mut t).pending, 1);
+        // The timer set by the old version flushes the batch in the new one.
+        t.advance(Duration::from_millis(50));
+        assert_eq!(
+            batch(&t, &a.call),
+            Some(Ok(BatchReply::Batch(BatchDone {
+                batch: 1,
+                items: 1,
+                sum: 4
+            })))
+        );
+    }
+
+    #[test]
+    fn a_batch_size_of_zero_is_refused_at_init() {
+        let failed = TestActor::<Batcher>::start(&BatcherArgs {
+            max_items: 0,
+            flush_after_ms: 50,
+        });
+        assert_eq!(failed.err().as_deref(), Some("max_items must be at least 1"));
+    }
+}

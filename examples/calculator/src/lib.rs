@@ -62,3 +62,61 @@ fn compute(req: CalcRequest) -> Result<i64, CalcError> {
 }
 
 wactor_guest::export_actor!(Calculator);
+
+#[cfg(test)]
+mod tests {
+    use wactor_guest::testing::TestActor;
+    use wactor_guest::{Error, Outcome};
+
+    use super::*;
+
+    fn calculator() -> TestActor<Calculator> {
+        TestActor::start(&()).unwrap_or_else(|e| panic!("init: {e}"))
+    }
+
+    #[test]
+    fn adds_and_divides_toward_zero() {
+        let mut t = calculator();
+        assert_eq!(t.call(&CalcRequest::Add(2, 3)).expect_reply(), Ok(5));
+        assert_eq!(t.call(&CalcRequest::Divide(7, 2)).expect_reply(), Ok(3));
+        assert_eq!(t.call(&CalcRequest::Divide(-7, 2)).expect_reply(), Ok(-3));
+    }
+
+    #[test]
+    fn failures_are_answered_in_the_reply_and_the_actor_keeps_running() {
+        let mut t = calculator();
+        assert_eq!(
+            t.call(&CalcRequest::Divide(1, 0)).expect_reply(),
+            Err(CalcError::DivisionByZero)
+        );
+        assert_eq!(
+            t.call(&CalcRequest::Add(i64::MAX, 1)).expect_reply(),
+            Err(CalcError::Overflow)
+        );
+        assert_eq!(
+            t.call(&CalcRequest::Divide(i64::MIN, -1)).expect_reply(),
+            Err(CalcError::Overflow)
+        );
+        assert_eq!(t.stopped(), None);
+        assert_eq!(t.call(&CalcRequest::Add(1, 1)).expect_reply(), Ok(2));
+    }
+
+    #[test]
+    fn its_json_face_is_serdes_default_form() {
+        let mut t = calculator();
+        assert_eq!(t.call_json(r#"{"Divide":[7,2]}"#).expect_reply(), r#"{"Ok":3}"#);
+        assert_eq!(
+            t.call_json(r#"{"Divide":[1,0]}"#).expect_reply(),
+            r#"{"Err":"DivisionByZero"}"#
+        );
+        let bad = t.call_json(r#"{"Multiply":[2,3]}"#);
+        assert_eq!(bad.outcome, Outcome::Defer);
+        match t.response::<Result<i64, CalcError>>(&bad.call) {
+            Some(Err(Error::NotAllowed(why))) => {
+                assert!(why.starts_with("bad request: "), "{why}");
+                assert!(why.contains("Multiply"), "{why}");
+            }
+            other => panic!("expected a refused request, got {other:?}"),
+        }
+    }
+}

@@ -45,3 +45,56 @@ impl Actor for Counter {
 }
 
 wactor_guest::export_actor!(Counter);
+
+#[cfg(test)]
+mod tests {
+    use wactor_guest::testing::TestActor;
+    use wactor_guest::Outcome;
+
+    use super::*;
+
+    fn counter() -> TestActor<Counter> {
+        TestActor::start(&()).unwrap_or_else(|e| panic!("init: {e}"))
+    }
+
+    #[test]
+    fn increment_counts_up_and_get_reads_without_counting() {
+        let mut t = counter();
+        assert_eq!(t.call(&CounterRequest::Get).expect_reply(), 0);
+        assert_eq!(t.call(&CounterRequest::Increment).expect_reply(), 1);
+        assert_eq!(t.call(&CounterRequest::Increment).expect_reply(), 2);
+        assert_eq!(t.call(&CounterRequest::Get).expect_reply(), 2);
+        assert_eq!(t.call(&CounterRequest::Get).expect_reply(), 2);
+    }
+
+    #[test]
+    fn the_count_survives_a_hot_upgrade_and_hibernation() {
+        let mut t = counter();
+        for _ in 0..3 {
+            t.call(&CounterRequest::Increment);
+        }
+        t.upgrade().expect("upgrade");
+        assert_eq!(t.call(&CounterRequest::Get).expect_reply(), 3);
+
+        // Hibernation: the state is all that is kept; a new instance wakes
+        // from it.
+        let state = t.snapshot().expect("the counter hands its state over");
+        let mut woken = TestActor::<Counter>::new();
+        woken.restore(state).expect("restore");
+        assert_eq!(woken.call(&CounterRequest::Increment).expect_reply(), 4);
+    }
+
+    #[test]
+    fn it_answers_in_json_too() {
+        let mut t = counter();
+        assert_eq!(t.call_json(r#""Increment""#).expect_reply(), "1");
+        assert_eq!(t.call_json(r#""Get""#).expect_reply(), "1");
+        let bad = t.call_json(r#""Decrement""#);
+        assert_eq!(bad.outcome, Outcome::Defer);
+        let refused = t.response::<u64>(&bad.call);
+        assert!(
+            matches!(&refused, Some(Err(wactor_guest::Error::NotAllowed(why))) if why.starts_with("bad request")),
+            "{refused:?}"
+        );
+    }
+}

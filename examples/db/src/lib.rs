@@ -228,3 +228,112 @@ impl Actor for Db {
 }
 
 wactor_guest::export_actor!(Db);
+
+#[cfg(test)]
+mod tests {
+    use wactor_guest::testing::TestActor;
+    use wactor_guest::{Error, Outcome};
+
+    use super::*;
+
+    fn db() -> TestActor<Db> {
+        TestActor::start(&()).unwrap_or_else(|e| panic!("init: {e}"))
+    }
+
+    fn query(t: &mut TestActor<Db>, q: &str) -> Result<Vec<Row>, DbError> {
+        t.call(&DbRequest::Query(q.into())).expect_reply()
+    }
+
+    #[test]
+    fn typed_operations_and_queries_read_and_write_the_same_table() {
+        let mut t = db();
+        assert_eq!(
+            t.call(&DbRequest::Put("b".into(), "2".into())).expect_reply(),
+            Ok(vec![row("b", "2")])
+        );
+        assert_eq!(query(&mut t, "PUT a  one two"), Ok(vec![row("a", "one two")]));
+        assert_eq!(query(&mut t, "put ab 3"), Ok(vec![row("ab", "3")]));
+        assert_eq!(
+            t.call(&DbRequest::Get("a".into())).expect_reply(),
+            Ok(vec![row("a", "one two")])
+        );
+        assert_eq!(
+            query(&mut t, "scan a"),
+            Ok(vec![row("a", "one two"), row("ab", "3")])
+        );
+        assert_eq!(query(&mut t, "scan").map(|rows| rows.len()), Ok(3));
+        assert_eq!(query(&mut t, "delete b"), Ok(vec![row("b", "2")]));
+        assert_eq!(
+            t.call(&DbRequest::Delete("b".into())).expect_reply(),
+            Err(DbError::NotFound("b".into()))
+        );
+    }
+
+    #[test]
+    fn a_bad_query_or_a_missing_key_is_an_error_in_the_reply() {
+        let mut t = db();
+        assert_eq!(
+            query(&mut t, "get nothing"),
+            Err(DbError::NotFound("nothing".into()))
+        );
+        assert_eq!(
+            query(&mut t, "drop table"),
+            Err(DbError::BadQuery {
+                query: "drop table".into(),
+                reason: "unknown command `drop` (expected get, put, delete or scan)".into(),
+            })
+        );
+        assert!(matches!(query(&mut t, "get a b"), Err(DbError::BadQuery { .. })));
+        assert!(matches!(query(&mut t, "put a"), Err(DbError::BadQuery { .. })));
+        assert!(matches!(query(&mut t, "   "), Err(DbError::BadQuery { .. })));
+        assert_eq!(t.stopped(), None);
+    }
+
+    #[test]
+    fn the_parser_reads_the_text_syntax() {
+        assert_eq!(parse("get k"), Ok(Query::Get("k")));
+        assert_eq!(parse(" Delete  k "), Ok(Query::Delete("k")));
+        assert_eq!(parse("put k a  b"), Ok(Query::Put("k", "a  b")));
+        assert_eq!(parse("scan"), Ok(Query::Scan("")));
+        assert_eq!(parse("scan p"), Ok(Query::Scan("p")));
+        assert!(parse("scan p q").is_err());
+        assert!(parse("get").is_err());
+    }
+
+    #[test]
+    fn with_the_backend_down_the_caller_gets_a_transport_class_error() {
+        let mut t = db();
+        t.call(&DbRequest::Put("k".into(), "v".into()));
+        assert_eq!(t.call(&DbRequest::SetBackend(false)).expect_reply(), Ok(vec![]));
+        let called = t.call(&DbRequest::Get("k".into()));
+        // Answered through reply_error, so handle_call deferred.
+        assert_eq!(called.outcome, Outcome::Defer);
+        assert_eq!(
+            t.response::<Result<Vec<Row>, DbError>>(&called.call),
+            Some(Err(Error::Remote(BACKEND_UNAVAILABLE.into())))
+        );
+        assert_eq!(t.call(&DbRequest::SetBackend(true)).expect_reply(), Ok(vec![]));
+        assert_eq!(
+            t.call(&DbRequest::Get("k".into())).expect_reply(),
+            Ok(vec![row("k", "v")])
+        );
+    }
+
+    #[test]
+    fn the_table_and_the_backend_switch_survive_an_upgrade() {
+        let mut t = db();
+        t.call(&DbRequest::Put("k".into(), "v".into()));
+        t.call(&DbRequest::SetBackend(false));
+        t.upgrade().expect("upgrade");
+        let called = t.call(&DbRequest::Get("k".into()));
+        assert_eq!(
+            t.response::<Result<Vec<Row>, DbError>>(&called.call),
+            Some(Err(Error::Remote(BACKEND_UNAVAILABLE.into())))
+        );
+        t.call(&DbRequest::SetBackend(true));
+        assert_eq!(
+            t.call(&DbRequest::Get("k".into())).expect_reply(),
+            Ok(vec![row("k", "v")])
+        );
+    }
+}

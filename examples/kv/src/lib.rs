@@ -52,3 +52,51 @@ impl Actor for Kv {
 }
 
 wactor_guest::export_actor!(Kv);
+
+#[cfg(test)]
+mod tests {
+    use wactor_guest::testing::TestActor;
+
+    use super::*;
+
+    fn kv() -> TestActor<Kv> {
+        TestActor::start(&()).unwrap_or_else(|e| panic!("init: {e}"))
+    }
+
+    fn put(t: &mut TestActor<Kv>, key: &str, value: &[u8]) -> Option<Vec<u8>> {
+        t.call(&KvRequest::Put(key.into(), value.to_vec())).expect_reply()
+    }
+
+    #[test]
+    fn put_get_and_delete_answer_the_value_concerned() {
+        let mut t = kv();
+        assert_eq!(t.call(&KvRequest::Get("a".into())).expect_reply(), None);
+        assert_eq!(put(&mut t, "a", b"1"), None);
+        assert_eq!(
+            put(&mut t, "a", b"2"),
+            Some(b"1".to_vec()),
+            "the value it replaced"
+        );
+        assert_eq!(
+            t.call(&KvRequest::Get("a".into())).expect_reply(),
+            Some(b"2".to_vec())
+        );
+        assert_eq!(
+            t.call(&KvRequest::Delete("a".into())).expect_reply(),
+            Some(b"2".to_vec())
+        );
+        assert_eq!(t.call(&KvRequest::Delete("a".into())).expect_reply(), None);
+        assert_eq!(t.call(&KvRequest::Get("a".into())).expect_reply(), None);
+    }
+
+    #[test]
+    fn the_map_lasts_as_long_as_the_actor_and_not_across_an_upgrade() {
+        let mut t = kv();
+        put(&mut t, "k", b"v");
+        // The state is not serde: nothing is handed over, and the new
+        // version starts from init.
+        assert_eq!(t.snapshot(), None);
+        t.upgrade().expect("upgrade");
+        assert_eq!(t.call(&KvRequest::Get("k".into())).expect_reply(), None);
+    }
+}

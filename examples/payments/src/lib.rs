@@ -253,3 +253,193 @@ fn abort(ctx: &mut Context, id: u64, participants: &[String]) {
 }
 
 wactor_guest::export_actor!(Payments);
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wactor_guest::testing::{Event, MadeCall, TestActor};
+    use wactor_guest::Error;
+
+    use super::*;
+
+    const BETA: &str = "payments@beta";
+    const GAMMA: &str = "payments@gamma";
+
+    fn payments() -> TestActor<Payments> {
+        TestActor::start(&()).unwrap_or_else(|e| panic!("init: {e}"))
+    }
+
+    /// A participant that votes `vote` and acknowledges everything else.
+    fn participant(t: &mut TestActor<Payments>, name: &str, vote: bool) {
+        t.on_call(name)
+            .always()
+            .reply_with(move |req: PayRequest| match req {
+                PayRequest::Prepare { .. } => PayReply::Vote(vote),
+                _ => PayReply::Ack,
+            });
+    }
+
+    fn pay(t: &mut TestActor<Payments>, id: u64) -> Outcome {
+        let req = PayRequest::Pay {
+            id,
+            amount: 10,
+            participants: vec![BETA.into(), GAMMA.into()],
+        };
+        match t.call(&req).expect_reply() {
+            PayReply::Outcome(o) => o,
+            other => panic!("not an outcome: {other:?}"),
+        }
+    }
+
+    /// The requests the coordinator sent, as (participant, request).
+    fn sent(t: &mut TestActor<Payments>) -> Vec<(String, PayRequest)> {
+        t.take_calls::<PayRequest>()
+            .into_iter()
+            .map(|MadeCall { to, request, .. }| (to.to_string(), request))
+            .collect()
+    }
+
+    #[test]
+    fn a_payment_everyone_accepts_goes_through_three_phases_important_and_bounded() {
+        let mut t = payments();
+        participant(&mut t, BETA, true);
+        participant(&mut t, GAMMA, true);
+        assert_eq!(pay(&mut t, 1), Outcome::Committed);
+        let calls = t.take_calls::<PayRequest>();
+        assert!(calls.iter().all(|c| c.important), "every request is important");
+        assert!(calls.iter().all(|c| c.timeout == Some(STEP_TIMEOUT)));
+        let order: Vec<(String, PayRequest)> =
+            calls.into_iter().map(|c| (c.to.to_string(), c.request)).collect();
+        assert_eq!(
+            order,
+            [
+                (BETA.into(), PayRequest::Prepare { id: 1, amount: 10 }),
+                (GAMMA.into(), PayRequest::Prepare { id: 1, amount: 10 }),
+                (BETA.into(), PayRequest::PreCommit { id: 1 }),
+                (GAMMA.into(), PayRequest::PreCommit { id: 1 }),
+                (BETA.into(), PayRequest::Commit { id: 1 }),
+                (GAMMA.into(), PayRequest::Commit { id: 1 }),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_no_vote_aborts_the_payment_everywhere() {
+        let mut t = payments();
+        participant(&mut t, BETA, true);
+        participant(&mut t, GAMMA, false);
+        assert_eq!(
+            pay(&mut t, 2),
+            Outcome::Aborted {
+                phase: "prepare".into(),
+                participant: GAMMA.into(),
+                reason: "voted no".into(),
+            }
+        );
+        assert_eq!(
+            sent(&mut t),
+            [
+                (BETA.into(), PayRequest::Prepare { id: 2, amount: 10 }),
+                (GAMMA.into(), PayRequest::Prepare { id: 2, amount: 10 }),
+                (BETA.into(), PayRequest::Abort { id: 2 }),
+                (GAMMA.into(), PayRequest::Abort { id: 2 }),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unreachable_participant_in_pre_commit_aborts_with_the_delivery_error() {
+        let mut t = payments();
+        t.on_call(BETA).reply(&PayReply::Vote(true));
+        t.on_call(BETA).fail(Error::NoConnection);
+        t.on_call(BETA).reply(&PayReply::Ack);
+        participant(&mut t, GAMMA, true);
+        assert_eq!(
+            pay(&mut t, 3),
+            Outcome::Aborted {
+                phase: "pre-commit".into(),
+                participant: BETA.into(),
+                reason: Error::NoConnection.to_string(),
+            }
+        );
+        let last: Vec<PayRequest> = sent(&mut t).into_iter().skip(3).map(|(_, r)| r).collect();
+        assert_eq!(last, [PayRequest::Abort { id: 3 }, PayRequest::Abort { id: 3 }]);
+    }
+
+    #[test]
+    fn a_commit_that_fails_after_others_committed_is_incomplete() {
+        let mut t = payments();
+        participant(&mut t, BETA, true);
+        t.on_call(GAMMA).reply(&PayReply::Vote(true));
+        t.on_call(GAMMA).reply(&PayReply::Ack);
+        t.on_call(GAMMA).fail(Error::Timeout);
+        assert_eq!(
+            pay(&mut t, 4),
+            Outcome::Incomplete {
+                participant: GAMMA.into(),
+                reason: Error::Timeout.to_string(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_participant_books_a_payment_only_on_commit_and_only_once() {
+        let mut t = payments();
+        let status = |t: &mut TestActor<Payments>| t.call(&PayRequest::Status(1)).expect_reply();
+        assert_eq!(status(&mut t), PayReply::Status(None));
+        assert_eq!(
+            t.call(&PayRequest::Prepare { id: 1, amount: 25 }).expect_reply(),
+            PayReply::Vote(true)
+        );
+        assert_eq!(
+            t.call(&PayRequest::Prepare { id: 1, amount: 25 }).expect_reply(),
+            PayReply::Vote(false),
+            "a payment it has seen is refused"
+        );
+        t.call(&PayRequest::PreCommit { id: 1 });
+        assert_eq!(status(&mut t), PayReply::Status(Some(Stage::PreCommitted)));
+        assert_eq!(t.call(&PayRequest::Balance).expect_reply(), PayReply::Balance(0));
+        t.call(&PayRequest::Commit { id: 1 });
+        t.call(&PayRequest::Commit { id: 1 });
+        assert_eq!(t.call(&PayRequest::Balance).expect_reply(), PayReply::Balance(25));
+        t.call(&PayRequest::Abort { id: 1 });
+        assert_eq!(
+            status(&mut t),
+            PayReply::Status(Some(Stage::Committed)),
+            "too late to abort"
+        );
+    }
+
+    #[test]
+    fn held_pre_commits_are_answered_important_when_released() {
+        let mut t = payments();
+        assert!(t.events().contains(&Event::ImportantDelivery(true)));
+        t.call(&PayRequest::Prepare { id: 7, amount: 1 });
+        t.call(&PayRequest::Hold(true));
+        let held = t.call(&PayRequest::PreCommit { id: 7 });
+        assert_eq!(held.outcome, wactor_guest::Outcome::Defer);
+        t.advance(Duration::from_secs(1));
+        assert_eq!(t.response::<PayReply>(&held.call), None, "held, not answered");
+        t.call(&PayRequest::Hold(false));
+        assert_eq!(t.response::<PayReply>(&held.call), Some(Ok(PayReply::Ack)));
+        assert!(t.events().iter().any(|e| matches!(
+            e,
+            Event::Responded { call, important: true, .. } if *call == held.call
+        )));
+    }
+
+    #[test]
+    fn the_ledger_survives_an_upgrade() {
+        let mut t = payments();
+        t.call(&PayRequest::Prepare { id: 1, amount: 5 });
+        t.call(&PayRequest::Commit { id: 1 });
+        t.call(&PayRequest::Prepare { id: 2, amount: 9 });
+        t.upgrade().expect("upgrade");
+        assert_eq!(t.call(&PayRequest::Balance).expect_reply(), PayReply::Balance(5));
+        assert_eq!(
+            t.call(&PayRequest::Status(2)).expect_reply(),
+            PayReply::Status(Some(Stage::Prepared))
+        );
+    }
+}

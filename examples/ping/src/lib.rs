@@ -168,3 +168,146 @@ impl Actor for Ping {
 }
 
 wactor_guest::export_actor!(Ping);
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use pingpong_proto::PongRequest;
+    use wactor_guest::testing::{Event, TestActor};
+    use wactor_guest::{Address, Outcome};
+
+    use super::*;
+
+    fn args(rounds: u64) -> PingArgs {
+        PingArgs {
+            peer: "pong".into(),
+            rounds,
+        }
+    }
+
+    /// A ping whose peer `pong` is registered before it starts.
+    fn with_pong(rounds: u64) -> (TestActor<Ping>, Pid) {
+        let mut t = TestActor::<Ping>::new();
+        let pong = t.new_pid();
+        t.register_name("pong", &pong);
+        t.init(&args(rounds)).unwrap_or_else(|e| panic!("init: {e}"));
+        (t, pong)
+    }
+
+    fn pings_to(t: &mut TestActor<Ping>, pong: &Pid) -> Vec<u64> {
+        t.take_sent_to::<PongMsg>(pong)
+            .into_iter()
+            .map(|s| match s.msg {
+                PongMsg::Ping { n } => n,
+            })
+            .collect()
+    }
+
+    fn retries(t: &TestActor<Ping>) -> usize {
+        t.events()
+            .iter()
+            .filter(|e| matches!(e, Event::TimerSet { delay, .. } if *delay == RETRY))
+            .count()
+    }
+
+    #[test]
+    fn it_registers_and_waits_for_its_peer_retrying_every_100_ms() {
+        let mut t = TestActor::<Ping>::start(&args(3)).unwrap_or_else(|e| panic!("init: {e}"));
+        assert_eq!(t.whereis("ping"), Some(t.pid()));
+        assert_eq!(retries(&t), 1);
+        t.advance(Duration::from_millis(100));
+        assert_eq!(retries(&t), 2, "it looked again and set another retry");
+        let pong = t.new_pid();
+        t.register_name("pong", &pong);
+        t.advance(Duration::from_millis(99));
+        assert!(pings_to(&mut t, &pong).is_empty(), "not before the retry is due");
+        t.advance(Duration::from_millis(1));
+        assert_eq!(pings_to(&mut t, &pong), [1]);
+    }
+
+    #[test]
+    fn it_plays_its_rounds_then_asks_its_peer_for_the_count() {
+        let (mut t, pong) = with_pong(2);
+        t.on_call("pong").reply(&2u64);
+        assert_eq!(pings_to(&mut t, &pong), [1]);
+        t.send_from(&pong, &PingMsg::Pong { n: 1 });
+        assert_eq!(pings_to(&mut t, &pong), [2]);
+        t.send_from(&pong, &PingMsg::Pong { n: 2 });
+        assert!(pings_to(&mut t, &pong).is_empty(), "two rounds, no third ping");
+        let calls = t.take_calls::<PongRequest>();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(
+            (calls[0].to.clone(), calls[0].request.clone()),
+            (Address::Name("pong".into()), PongRequest::Count)
+        );
+        assert!(t
+            .logs()
+            .iter()
+            .any(|(_, line)| line == "ping: pong counted 2 pings"));
+        assert_eq!(t.call(&PingRequest::Rounds).expect_reply(), 2);
+    }
+
+    #[test]
+    fn run_is_answered_when_its_exchange_is_done() {
+        let (mut t, pong) = with_pong(1);
+        t.on_call("pong").always().reply(&0u64);
+        t.send_from(&pong, &PingMsg::Pong { n: 1 });
+        pings_to(&mut t, &pong);
+
+        let run = t.call(&PingRequest::Run { rounds: 2 });
+        assert_eq!(run.outcome, Outcome::Defer);
+        // A second caller joins the exchange already running.
+        let joined = t.call(&PingRequest::Run { rounds: 5 });
+        t.send_from(&pong, &PingMsg::Pong { n: 1 });
+        assert_eq!(t.response::<u64>(&run.call), None);
+        t.send_from(&pong, &PingMsg::Pong { n: 2 });
+        assert_eq!(t.response::<u64>(&run.call), Some(Ok(3)));
+        assert_eq!(t.response::<u64>(&joined.call), Some(Ok(3)));
+        assert_eq!(pings_to(&mut t, &pong), [1, 2]);
+        assert_eq!(t.call(&PingRequest::Run { rounds: 0 }).expect_reply(), 3);
+    }
+
+    #[test]
+    fn a_stray_start_or_a_late_pong_changes_nothing() {
+        let (mut t, pong) = with_pong(2);
+        t.on_call("pong").always().reply(&0u64);
+        pings_to(&mut t, &pong);
+        let me = t.pid();
+        t.send_from(&me, &PingMsg::Start);
+        assert!(pings_to(&mut t, &pong).is_empty(), "no second exchange");
+        t.send_from(&pong, &PingMsg::Pong { n: 1 });
+        t.send_from(&pong, &PingMsg::Pong { n: 2 });
+        t.send_from(&pong, &PingMsg::Pong { n: 2 });
+        assert_eq!(
+            t.call(&PingRequest::Rounds).expect_reply(),
+            2,
+            "the late pong is ignored"
+        );
+    }
+
+    #[test]
+    fn losing_the_peer_mid_exchange_starts_over_with_its_successor() {
+        let (mut t, pong) = with_pong(3);
+        pings_to(&mut t, &pong);
+        t.exit(&pong, "crashed");
+        t.send_from(&pong, &PingMsg::Pong { n: 1 });
+        assert!(t
+            .logs()
+            .iter()
+            .any(|(_, line)| line.starts_with("ping: lost pong")));
+        let successor = t.new_pid();
+        t.register_name("pong", &successor);
+        t.advance(RETRY);
+        assert_eq!(pings_to(&mut t, &successor), [1]);
+    }
+
+    #[test]
+    fn a_second_ping_cannot_start() {
+        let mut t = TestActor::<Ping>::new();
+        let first = t.new_pid();
+        t.register_name("ping", &first);
+        let failed = t.init(&args(1)).unwrap_err();
+        assert!(failed.contains("cannot register the name \"ping\""), "{failed}");
+    }
+}

@@ -43,3 +43,61 @@ impl Actor for Pong {
 }
 
 wactor_guest::export_actor!(Pong);
+
+#[cfg(test)]
+mod tests {
+    use wactor_guest::testing::TestActor;
+    use wactor_guest::Error;
+
+    use super::*;
+
+    fn pong() -> TestActor<Pong> {
+        TestActor::start(&()).unwrap_or_else(|e| panic!("init: {e}"))
+    }
+
+    #[test]
+    fn it_registers_and_answers_each_ping_to_its_sender() {
+        let mut t = pong();
+        assert_eq!(t.whereis("pong"), Some(t.pid()));
+        let a = t.new_pid();
+        let b = t.new_pid();
+        t.send_from(&a, &PongMsg::Ping { n: 1 });
+        t.send_from(&b, &PongMsg::Ping { n: 7 });
+        let answers: Vec<(wactor_guest::Address, PingMsg)> = t
+            .take_sent::<PingMsg>()
+            .into_iter()
+            .map(|s| (s.to, s.msg))
+            .collect();
+        assert_eq!(
+            answers,
+            [
+                (a.into(), PingMsg::Pong { n: 1 }),
+                (b.into(), PingMsg::Pong { n: 7 })
+            ]
+        );
+        assert_eq!(t.call(&PongRequest::Count).expect_reply(), 2);
+    }
+
+    #[test]
+    fn a_ping_whose_answer_cannot_be_sent_still_counts() {
+        let mut t = pong();
+        let full = t.new_pid();
+        t.fail_sends_to(&full, Error::MailboxFull);
+        t.send_from(&full, &PongMsg::Ping { n: 1 });
+        assert!(t.take_sent::<PingMsg>().is_empty());
+        assert!(t
+            .logs()
+            .iter()
+            .any(|(_, line)| line.contains("could not answer ping 1")));
+        assert_eq!(t.call(&PongRequest::Count).expect_reply(), 1);
+    }
+
+    #[test]
+    fn a_second_pong_cannot_start() {
+        let mut t = TestActor::<Pong>::new();
+        let first = t.new_pid();
+        t.register_name("pong", &first);
+        let failed = t.init(&()).unwrap_err();
+        assert!(failed.contains("cannot register the name \"pong\""), "{failed}");
+    }
+}

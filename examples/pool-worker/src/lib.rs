@@ -160,3 +160,123 @@ impl Actor for Worker {
 }
 
 wactor_guest::export_actor!(Worker);
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wactor_guest::testing::{Event, TestActor};
+    use wactor_guest::{Error, Outcome};
+
+    use super::*;
+
+    fn worker() -> TestActor<Worker> {
+        TestActor::start(&()).unwrap_or_else(|e| panic!("init: {e}"))
+    }
+
+    fn done(t: &TestActor<Worker>, call: &Call) -> Option<Result<WorkDone, Error>> {
+        t.response::<WorkDone>(call)
+    }
+
+    #[test]
+    fn a_job_is_answered_when_its_time_has_passed() {
+        let mut t = worker();
+        let job = t.call(&WorkRequest::Work { ms: 100 });
+        assert_eq!(job.outcome, Outcome::Defer);
+        t.advance(Duration::from_millis(99));
+        assert_eq!(done(&t, &job.call), None);
+        t.advance(Duration::from_millis(1));
+        assert_eq!(
+            done(&t, &job.call),
+            Some(Ok(WorkDone {
+                worker: t.pid(),
+                ms: 100,
+                ahead: 0,
+                finished: 1
+            }))
+        );
+    }
+
+    #[test]
+    fn jobs_take_their_turns_one_after_another() {
+        let mut t = worker();
+        let first = t.call(&WorkRequest::Work { ms: 100 });
+        let second = t.call(&WorkRequest::Work { ms: 100 });
+        t.advance(Duration::from_millis(100));
+        assert!(matches!(
+            done(&t, &first.call),
+            Some(Ok(WorkDone {
+                ahead: 0,
+                finished: 1,
+                ..
+            }))
+        ));
+        assert_eq!(done(&t, &second.call), None, "it waits for the first");
+        t.advance(Duration::from_millis(100));
+        assert!(matches!(
+            done(&t, &second.call),
+            Some(Ok(WorkDone {
+                ahead: 1,
+                finished: 2,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn a_caller_that_gave_up_is_not_answered_but_its_job_takes_its_turn() {
+        let mut t = worker();
+        t.set_call_timeout(Duration::from_millis(50));
+        let impatient = t.call(&WorkRequest::Work { ms: 100 });
+        t.set_call_timeout(Duration::from_secs(5));
+        let next = t.call(&WorkRequest::Work { ms: 10 });
+        t.advance(Duration::from_millis(100));
+        assert_eq!(done(&t, &impatient.call), Some(Err(Error::Timeout)));
+        let attempted = t
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::Responded { call, .. } if *call == impatient.call));
+        assert!(
+            !attempted,
+            "the worker checked that its caller was gone and did not answer"
+        );
+        assert_eq!(done(&t, &next.call), None, "the job still ran for 100 ms");
+        t.advance(Duration::from_millis(10));
+        assert!(matches!(
+            done(&t, &next.call),
+            Some(Ok(WorkDone {
+                ahead: 1,
+                finished: 2,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn a_stray_finish_does_not_end_the_running_job() {
+        let mut t = worker();
+        let job = t.call(&WorkRequest::Work { ms: 100 });
+        let me = t.pid();
+        t.send_from(&me, &WorkerMessage::Finished { job: 99 });
+        assert_eq!(done(&t, &job.call), None);
+        t.advance(Duration::from_millis(100));
+        assert!(matches!(done(&t, &job.call), Some(Ok(_))));
+    }
+
+    #[test]
+    fn the_queue_survives_an_upgrade() {
+        let mut t = worker();
+        let first = t.call(&WorkRequest::Work { ms: 100 });
+        let second = t.call(&WorkRequest::Work { ms: 100 });
+        t.upgrade().expect("upgrade");
+        t.advance(Duration::from_millis(200));
+        assert!(matches!(
+            done(&t, &first.call),
+            Some(Ok(WorkDone { finished: 1, .. }))
+        ));
+        assert!(matches!(
+            done(&t, &second.call),
+            Some(Ok(WorkDone { finished: 2, .. }))
+        ));
+    }
+}
