@@ -37,15 +37,7 @@ use crate::sandbox::bindings::ActorBindings;
 use crate::sandbox::cache::{CacheStats, CompileCache};
 use crate::sandbox::engine::{self, Behaviour, Version};
 
-/// The maps looked up on every send and call (processes by id, pending
-/// calls by ref). Their keys are sequential numbers or random bits, which
-/// need no DoS-resistant hash; foldhash is several times cheaper than the
-/// default SipHash.
-pub(crate) type FastMap<K, V> = DashMap<K, V, foldhash::fast::RandomState>;
-
-/// A set under one owner's lock, hashed like [`FastMap`] (the calls an
-/// actor owes, its async calls).
-pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+use crate::core::maps::FastMap;
 
 /// A process that ended, and why.
 #[derive(Clone, Debug)]

@@ -4,7 +4,7 @@
 //! trace ids and the per-message span ([`trace`]), the node's settings
 //! ([`config`]) and the limits a behaviour's manifest resolves to
 //! ([`manifest`]), and the counters the layers above increment
-//! ([`counters`]).
+//! ([`counters`]), and the hash maps of the hot paths (`maps`).
 //!
 //! May use: nothing of the host. Every other layer may use it.
 
@@ -12,5 +12,6 @@ pub mod config;
 pub mod counters;
 pub mod error;
 pub mod manifest;
+pub(crate) mod maps;
 pub mod pid;
 pub mod trace;

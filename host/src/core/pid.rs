@@ -398,7 +398,10 @@ mod tests {
         assert_eq!(Route::of(here, &own), Route::Local);
         assert_eq!(Route::of(here, &other), Route::Remote("beta"));
         // Node names are compared whole, not by prefix.
-        assert_eq!(Route::of(here, &Address::Pid(pid_of("alphabet"))), Route::Remote("alphabet"));
+        assert_eq!(
+            Route::of(here, &Address::Pid(pid_of("alphabet"))),
+            Route::Remote("alphabet")
+        );
         assert_eq!(Route::of_node(here, "alph"), Route::Remote("alph"));
     }
 

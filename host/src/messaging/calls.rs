@@ -45,13 +45,14 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::core::error::DeliveryError;
+use crate::core::maps::FastMap;
 use crate::core::pid::{now_ms, Address, CallOptions, Delivery, Pid, Ref, RefId};
 use crate::messaging::cycles::PROBE_AFTER;
 use crate::messaging::routing::worst;
 use crate::messaging::routing::Route;
-use crate::node::{FastMap, NodeInner};
+use crate::node::NodeInner;
 use crate::process::mailbox::{Envelope, Info};
-use crate::process::table::{ActorState, Process, WAITS_REMOTE};
+use crate::process::table::{ActorState, Process};
 use crate::runtime::direct;
 
 /// What a caller finally gets.
@@ -583,30 +584,7 @@ impl NodeInner {
     /// call would close.
     fn wait_on(&self, me: &Process, target: &Process) -> Option<String> {
         me.waiting_on.store(target.pid.id, Ordering::SeqCst);
-        let mut chain = vec![target.pid.to_string()];
-        let mut cur = target.pid.id;
-        for _ in 0..MAX_WAIT_CHAIN {
-            let next = match self.processes.get(&cur) {
-                Some(p) => p.waiting_on.load(Ordering::SeqCst),
-                None => 0,
-            };
-            // A wait on another node ends the walk here; probes go on
-            // from there.
-            if next == 0 || next == WAITS_REMOTE {
-                return None;
-            }
-            if next == me.pid.id {
-                return Some(format!(
-                    "call cycle: {} -> {} -> {}; the call would deadlock",
-                    me.pid,
-                    chain.join(" -> "),
-                    me.pid
-                ));
-            }
-            chain.push(format!("<{}.{}>", self.pid_node(), next));
-            cur = next;
-        }
-        None
+        crate::messaging::cycles::local_cycle(&self.processes, me, target)
     }
 
     /// Waits for the answer to the call `r` that `me` (if an actor) is
@@ -697,3 +675,110 @@ pub(crate) fn keep_timer_armed(node: &Arc<NodeInner>) {
 /// How often the timer [`keep_timer_armed`] keeps comes due: shorter than
 /// the usual call timeout, long enough to cost nothing.
 const TIMER_ANCHOR: Duration = Duration::from_millis(500);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::mailbox::Mailbox;
+
+    fn pid(id: u64) -> Pid {
+        Pid {
+            node: Arc::from("here"),
+            id,
+            creation: 1,
+        }
+    }
+
+    fn process(id: u64) -> Arc<Process> {
+        let (mailbox, _rx) = Mailbox::new(4);
+        Process::new(pid(id), "t".into(), mailbox).0
+    }
+
+    fn r() -> Ref {
+        Ref::new(Duration::from_secs(5))
+    }
+
+    #[tokio::test]
+    async fn an_answer_reaches_its_caller_once_and_pays_the_callee_s_debt() {
+        let calls = Calls::default();
+        let (caller, callee, r) = (pid(1), process(2), r());
+        assert!(callee.owe(r.id, true));
+        let rx = calls.open(r.id, caller.clone(), callee.clone());
+        assert!(calls.is_alive(&r));
+        assert_eq!(calls.answer(&caller, r.id, Ok(b"yes".to_vec())), Ok(()));
+        assert_eq!(rx.await.expect("answered"), Ok(b"yes".to_vec()));
+        assert!(
+            callee.close_owed().is_empty(),
+            "the callee owes nothing once it answered"
+        );
+        assert!(!calls.is_alive(&r));
+        // A second answer finds no one waiting.
+        assert_eq!(
+            calls.answer(&caller, r.id, Ok(vec![])),
+            Err(DeliveryError::ResponseIgnored)
+        );
+        assert_eq!(calls.late_answers(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_answer_for_another_caller_is_refused_and_the_caller_still_waits() {
+        let calls = Calls::default();
+        let (caller, r) = (pid(1), r());
+        let mut rx = calls.open(r.id, caller.clone(), process(2));
+        assert_eq!(
+            calls.answer(&pid(3), r.id, Ok(b"forged".to_vec())),
+            Err(DeliveryError::ResponseIgnored)
+        );
+        assert!(rx.try_recv().is_err(), "nothing reached the real caller");
+        assert!(calls.is_alive(&r));
+        assert_eq!(calls.answer(&caller, r.id, Ok(b"real".to_vec())), Ok(()));
+        assert_eq!(rx.await.expect("answered"), Ok(b"real".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn a_node_going_down_fails_only_the_calls_it_owed() {
+        let calls = Calls::default();
+        let (a, b, c) = (r(), r(), r());
+        let on_beta = calls.open_remote(a.id, pid(1), "beta");
+        let on_gamma = calls.open_remote(b.id, pid(1), "gamma");
+        let local = calls.open(c.id, pid(1), process(2));
+        let down = DeliveryError::Terminated("node down".into());
+        calls.fail_node("beta", down.clone());
+        assert_eq!(on_beta.await.expect("failed"), Err(down));
+        assert!(calls.is_alive(&b) && calls.is_alive(&c), "other calls still wait");
+        drop((on_gamma, local));
+    }
+
+    #[tokio::test]
+    async fn a_refused_call_ends_at_once_and_its_late_answer_is_ignored() {
+        let calls = Calls::default();
+        let (caller, callee, r) = (pid(1), process(2), r());
+        assert!(callee.owe(r.id, true));
+        let rx = calls.open(r.id, caller.clone(), callee.clone());
+        assert_eq!(calls.owner(&caller, r.id).map(|p| p.pid.id), Some(2));
+        assert_eq!(
+            calls.owner(&pid(9), r.id).map(|p| p.pid.id),
+            None,
+            "only for its caller"
+        );
+        let cycle = DeliveryError::NotAllowed("call cycle".into());
+        calls.refuse(&caller, r.id, cycle.clone());
+        assert_eq!(rx.await.expect("refused"), Err(cycle));
+        assert!(
+            callee.close_owed().is_empty(),
+            "a refused call is not owed any more"
+        );
+        assert_eq!(
+            calls.answer(&caller, r.id, Ok(vec![])),
+            Err(DeliveryError::ResponseIgnored)
+        );
+    }
+
+    #[test]
+    fn a_call_past_its_deadline_is_not_alive() {
+        let calls = Calls::default();
+        let r = Ref::new(Duration::ZERO);
+        let _rx = calls.open(r.id, pid(1), process(2));
+        assert!(!calls.is_alive(&r), "the caller stopped waiting at its deadline");
+    }
+}

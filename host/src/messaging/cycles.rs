@@ -48,6 +48,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::core::error::DeliveryError;
+use crate::core::maps::FastMap;
 use crate::core::pid::{Pid, RefId};
 use crate::frame::{Frame, WirePid};
 use crate::messaging::calls::MAX_WAIT_CHAIN;
@@ -82,6 +83,40 @@ struct Probe {
     r: RefId,
     path: Vec<Pid>,
     hops: u16,
+}
+
+/// The cycle that `me`, waiting on `target`, closes on this node, named
+/// for the caller's error: the chain of waits from `target` read from
+/// `processes`, back to `me`. `None` when the chain ends (at a process
+/// waiting on nothing, or on another node, where probes go on) or is
+/// longer than [`MAX_WAIT_CHAIN`].
+pub(crate) fn local_cycle(
+    processes: &FastMap<u64, Arc<Process>>,
+    me: &Process,
+    target: &Process,
+) -> Option<String> {
+    let mut chain = vec![target.pid.to_string()];
+    let mut cur = target.pid.id;
+    for _ in 0..MAX_WAIT_CHAIN {
+        let next = match processes.get(&cur) {
+            Some(p) => p.waiting_on.load(Ordering::SeqCst),
+            None => 0,
+        };
+        if next == 0 || next == WAITS_REMOTE {
+            return None;
+        }
+        if next == me.pid.id {
+            return Some(format!(
+                "call cycle: {} -> {} -> {}; the call would deadlock",
+                me.pid,
+                chain.join(" -> "),
+                me.pid
+            ));
+        }
+        chain.push(format!("<{}.{}>", me.pid.node, next));
+        cur = next;
+    }
+    None
 }
 
 impl NodeInner {
@@ -234,5 +269,78 @@ impl NodeInner {
         tracing::debug!(caller = %initiator, reason = %why, "refused a call that closes a cycle across nodes");
         self.calls
             .refuse(initiator, probe.r, DeliveryError::NotAllowed(why));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::mailbox::Mailbox;
+
+    /// A table of `n` processes of node `here`, ids 1 to `n`, none waiting.
+    fn table(n: u64) -> FastMap<u64, Arc<Process>> {
+        let processes = FastMap::default();
+        for id in 1..=n {
+            let pid = Pid {
+                node: Arc::from("here"),
+                id,
+                creation: 1,
+            };
+            let (mailbox, _rx) = Mailbox::new(4);
+            let (p, _control) = Process::new(pid, "t".into(), mailbox);
+            processes.insert(id, p);
+        }
+        processes
+    }
+
+    fn waits(processes: &FastMap<u64, Arc<Process>>, who: u64, on: u64) {
+        processes
+            .get(&who)
+            .unwrap()
+            .waiting_on
+            .store(on, Ordering::SeqCst);
+    }
+
+    fn check(processes: &FastMap<u64, Arc<Process>>, me: u64, target: u64) -> Option<String> {
+        let me = processes.get(&me).unwrap().clone();
+        let target = processes.get(&target).unwrap().clone();
+        me.waiting_on.store(target.pid.id, Ordering::SeqCst);
+        local_cycle(processes, &me, &target)
+    }
+
+    #[test]
+    fn a_call_that_closes_a_chain_of_waits_is_a_cycle_named_in_full() {
+        let p = table(3);
+        waits(&p, 2, 3);
+        waits(&p, 3, 1);
+        let cycle = check(&p, 1, 2).expect("1 -> 2 -> 3 -> 1 is a cycle");
+        assert_eq!(
+            cycle,
+            "call cycle: <here.1.1> -> <here.2.1> -> <here.3> -> <here.1.1>; the call would deadlock"
+        );
+    }
+
+    #[test]
+    fn a_chain_that_ends_is_no_cycle() {
+        let p = table(4);
+        waits(&p, 2, 3);
+        // 3 waits on nothing.
+        assert_eq!(check(&p, 1, 2), None);
+        // A wait on another node ends the walk here: probes go on there.
+        waits(&p, 3, WAITS_REMOTE);
+        assert_eq!(check(&p, 1, 2), None);
+        // A process that is gone waits on nothing.
+        waits(&p, 3, 99);
+        assert_eq!(check(&p, 1, 2), None);
+    }
+
+    #[test]
+    fn a_cycle_that_does_not_pass_the_caller_is_not_its_cycle() {
+        // 2 and 3 wait on each other already; 1 waiting on 2 joins the
+        // deadlock but does not close it, and the walk stops at its bound.
+        let p = table(3);
+        waits(&p, 2, 3);
+        waits(&p, 3, 2);
+        assert_eq!(check(&p, 1, 2), None);
     }
 }

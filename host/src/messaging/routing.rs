@@ -10,8 +10,8 @@
 use std::sync::Arc;
 
 use crate::core::error::DeliveryError;
-use crate::core::pid::{Address, Pid};
 pub(crate) use crate::core::pid::Route;
+use crate::core::pid::{Address, Pid};
 use crate::node::NodeInner;
 use crate::process::mailbox::Envelope;
 use crate::process::table::Process;
@@ -114,10 +114,6 @@ impl NodeInner {
         }
         target.rejected();
         Err(failure)
-    }
-
-    pub(crate) fn pid_node(&self) -> &str {
-        &self.node_name
     }
 }
 

@@ -34,8 +34,8 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use crate::core::error::DeliveryError;
-use crate::core::pid::{Address, Pid};
 use crate::core::pid::Route;
+use crate::core::pid::{Address, Pid};
 use crate::node::NodeInner;
 use crate::process::mailbox::{Envelope, Info};
 use crate::process::table::Process;
@@ -339,5 +339,81 @@ impl NodeInner {
             return *p;
         }
         self.manifest(behaviour).map(|m| m.restart).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn policy(restart: Restart, max_restarts: u32) -> RestartPolicy {
+        RestartPolicy {
+            restart,
+            max_restarts,
+            within: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn each_policy_restarts_what_it_says() {
+        let trap = Ending::Trap("trap: unreachable".into());
+        let normal = Ending::Stopped("normal".into());
+        let link = Ending::LinkExit("partner crashed".into());
+        let host = Ending::Host("shutdown".into());
+        let decide = |p: Restart, e: &Ending| RestartHistory::default().decide(&policy(p, 3), e);
+        assert_eq!(decide(Restart::Permanent, &trap), Ok(()));
+        assert_eq!(decide(Restart::Permanent, &normal), Ok(()));
+        assert_eq!(decide(Restart::Permanent, &link), Ok(()));
+        assert_eq!(decide(Restart::Transient, &trap), Ok(()));
+        assert_eq!(decide(Restart::Transient, &normal), Err("normal".into()));
+        assert_eq!(decide(Restart::Temporary, &trap), Err("trap: unreachable".into()));
+        // Whatever the policy, what the host stopped stays stopped.
+        assert_eq!(decide(Restart::Permanent, &host), Err("shutdown".into()));
+    }
+
+    #[test]
+    fn restarts_past_the_intensity_end_the_actor_and_say_why() {
+        let mut history = RestartHistory::default();
+        let p = policy(Restart::Permanent, 2);
+        let trap = Ending::Trap("trap: boom".into());
+        assert_eq!(history.decide(&p, &trap), Ok(()));
+        assert_eq!(history.decide(&p, &trap), Ok(()));
+        let refused = history
+            .decide(&p, &trap)
+            .expect_err("a third restart within the window");
+        assert!(
+            refused.starts_with("trap: boom (restart intensity reached: 2 restarts"),
+            "{refused}"
+        );
+        // Outside the window, earlier restarts no longer count.
+        let short = RestartPolicy {
+            within: Duration::ZERO,
+            ..p
+        };
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(history.decide(&short, &trap), Ok(()));
+    }
+
+    #[test]
+    fn a_monitor_of_no_one_goes_down_with_what_was_asked() {
+        let beta = Pid {
+            node: Arc::from("beta"),
+            id: 4,
+            creation: 9,
+        };
+        let gone = DeliveryError::UnknownProcess;
+        assert_eq!(
+            down_of_missing(&Address::Pid(beta.clone()), "alpha", &gone),
+            (beta, "unknown-process".to_string())
+        );
+        let (pid, reason) =
+            down_of_missing(&Address::Name("db".into()), "alpha", &DeliveryError::NoConnection);
+        assert_eq!(
+            (&*pid.node, pid.id, pid.creation),
+            ("alpha", 0, 0),
+            "the pid of no process"
+        );
+        assert_eq!(reason, "no-connection: no live actor is registered as `db`");
     }
 }

@@ -11,8 +11,8 @@ use std::sync::{Arc, OnceLock, Weak};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
+use crate::core::maps::FastSet;
 use crate::core::pid::{Delivery, Pid, RefId};
-use crate::node::FastSet;
 use crate::process::mailbox::Mailbox;
 use crate::process::pool::Pool;
 use crate::process::supervision::{Ending, Supervision};
