@@ -22,35 +22,20 @@
 //!
 //! ## Where things are
 //!
-//! | concept | module |
+//! The host is built in layers; a module uses only the layers above it in
+//! this list, never one below (`host/tests/layers.rs` checks it). Each
+//! layer's `mod.rs` says what it owns.
+//!
+//! | layer | concepts |
 //! | --- | --- |
-//! | engine, compiling and checking components | [`engine`] |
-//! | the compile cache on disk | [`cache`] |
-//! | turning `wasm32-wasip1` core modules into components | [`convert`] |
-//! | one actor's store, task and message loop | `actor` |
-//! | mailboxes | `mailbox` |
-//! | runs of messages handed over in one call | `batch` |
-//! | addresses, routing, plain sends | `routing` |
-//! | calls, refs, deadlines, cycle refusal | `calls` |
-//! | call cycles through other nodes, found by probes | `cycles` |
-//! | registered names | `names` |
-//! | pools of workers behind one pid | `pool` |
-//! | links, monitors, restart policies | [`supervision`] |
-//! | hot upgrades of running actors | [`reload`] |
-//! | idle actors swapped out until their next message | [`hibernate`] |
-//! | timers | `timers` |
-//! | the `host` imports | `imports` |
-//! | guest stdout/stderr | `stdio` |
-//! | the node that ties them together | [`node`] |
-//! | behaviour manifests (`NAME.toml`): start-up, limits, WASI grants | [`manifest`] |
-//! | the watched directory | [`watch`] |
-//! | the HTTP API (call, send, actors, health, metrics) | [`http`] |
-//! | metrics in the Prometheus text format | [`metrics`] |
-//! | trace ids and the per-message span | [`trace`] |
-//! | clusters: liveness, remote sends, calls, monitors | [`cluster`] |
-//! | the wire format between hosts | [`frame`] |
-//! | the NATS transport | [`transport`] |
-//! | important (confirmed) delivery | `important` |
+//! | `core` | [`pid`]s, refs, addresses and routes; [`error`] types; [`trace`] ids; node and cluster settings ([`config`]); what a [`manifest`] resolves to; the counters behind [`metrics`] |
+//! | `sandbox` | the [`engine`] that compiles and checks components; the compile [`cache`]; turning `wasm32-wasip1` modules into components ([`convert`]); the [`bindings`] of `wit/actor.wit`; the `host` imports; guest stdout/stderr; linear memories and fiber stacks |
+//! | `process` | one live actor's table entry; its mailbox; registered names; links, monitors and restart policies ([`supervision`]); pools; spawn limits |
+//! | `runtime` | spawning and ending an actor; one instance and its store; the actor's task; dispatch into the guest; direct calls; batches of messages; idle actors swapped out ([`hibernate`]); hot upgrades ([`reload`]) |
+//! | `messaging` | where an address leads (one decision) and plain sends; calls, refs and deadlines; call cycles, on one node and through others; timers; important delivery |
+//! | [`cluster`] | liveness, remote sends, calls, links and monitors; the NATS [`transport`]; the wire format ([`frame`]) |
+//! | [`node`] | the [`Node`] that ties the layers together |
+//! | edges | the watched directory ([`watch`]); the HTTP API ([`http`]); the metrics page ([`metrics`]); the command line |
 //!
 //! ## Important delivery
 //!
