@@ -128,9 +128,9 @@ impl JetStreamStore {
             })?;
         let mut js = jetstream::new(client.clone());
         js.set_timeout(options.request_timeout);
-        js.query_account().await.map_err(|e| {
+        check_jetstream(&client).await.map_err(|reason| {
             unavailable(
-                format!("the server does not answer JetStream requests: {e}"),
+                reason,
                 "start nats-server with JetStream enabled (`nats-server -js`, or `jetstream {}` \
                  in its configuration), or use the embedded store (--kv sqlite)",
             )
@@ -191,23 +191,32 @@ impl JetStreamStore {
         let store = match js.get_key_value(&name).await {
             Ok(store) => store,
             Err(_) => {
-                let config = kv::Config {
-                    bucket: name.clone(),
-                    description: format!("wactor bucket {bucket:?}"),
-                    history: 1,
-                    max_value_size: i32::try_from(self.inner.limits.max_value_bytes).unwrap_or(i32::MAX),
+                // The stream a key-value bucket is, as `create_key_value`
+                // makes it. Created directly because `create_key_value` first
+                // reads account information that nats-server before 2.10
+                // answers in a shape async-nats 0.51 cannot parse.
+                let config = jetstream::stream::Config {
+                    name: format!("KV_{name}"),
+                    description: Some(format!("wactor bucket {bucket:?}")),
+                    subjects: vec![format!("$KV.{name}.>")],
+                    max_messages_per_subject: 1,
+                    max_message_size: i32::try_from(self.inner.limits.max_value_bytes).unwrap_or(i32::MAX),
                     storage: jetstream::stream::StorageType::File,
                     num_replicas: self.inner.options.replicas.max(1),
+                    allow_rollup: true,
+                    deny_delete: true,
+                    deny_purge: false,
+                    allow_direct: true,
+                    discard: jetstream::stream::DiscardPolicy::New,
                     ..Default::default()
                 };
-                match js.create_key_value(config).await {
-                    Ok(store) => store,
-                    // Another host may have created it meanwhile.
-                    Err(create) => js
-                        .get_key_value(&name)
-                        .await
-                        .map_err(|_| self.error(bucket, "creating the bucket", create))?,
-                }
+                // Another host may create it at the same moment: whoever
+                // loses still finds the bucket.
+                let created = js.create_stream(config).await;
+                js.get_key_value(&name).await.map_err(|e| match created {
+                    Err(create) => self.error(bucket, "creating the bucket", create),
+                    Ok(_) => self.error(bucket, "opening the bucket", e),
+                })?
             }
         };
         buckets.insert(name, store.clone());
@@ -362,6 +371,22 @@ impl JetStreamStore {
     pub(crate) async fn delete_many(&self, bucket: &str, keys: &[String]) -> Result<()> {
         let deletes = keys.iter().map(|key| self.delete(bucket, key));
         futures::future::try_join_all(deletes).await.map(drop)
+    }
+}
+
+/// Asks the server for this account's JetStream information; the reason
+/// when it has none. (A raw request, as the typed `query_account` does not
+/// parse the answers of every server version.)
+async fn check_jetstream(client: &async_nats::Client) -> std::result::Result<(), String> {
+    let answer = client
+        .request("$JS.API.INFO", Vec::new().into())
+        .await
+        .map_err(|e| format!("the server does not answer JetStream requests: {e}"))?;
+    let info: serde_json::Value = serde_json::from_slice(&answer.payload)
+        .map_err(|e| format!("the server's JetStream answer is not JSON: {e}"))?;
+    match info.get("error") {
+        Some(error) => Err(format!("JetStream refused: {error}")),
+        None => Ok(()),
     }
 }
 

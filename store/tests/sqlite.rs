@@ -7,9 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wactor_store::{
-    Limits, Op, OpOutput, SqliteOptions, SqliteStore, Store, StoreError, WriteFailure,
-};
+use wactor_store::{Limits, Op, OpOutput, SqliteOptions, SqliteStore, Store, StoreError, WriteFailure};
 
 fn open(dir: &Path) -> SqliteStore {
     SqliteStore::open(dir, SqliteOptions::default()).expect("open store")
@@ -228,9 +226,7 @@ async fn a_full_disk_fails_writes_and_keeps_reads() {
         max_size_bytes: Some(256 * 1024),
         ..SqliteOptions::default()
     };
-    let store: Store = SqliteStore::open(dir.path(), options)
-        .expect("open")
-        .into();
+    let store: Store = SqliteStore::open(dir.path(), options).expect("open").into();
     let bucket = store.bucket("fill").expect("bucket");
     let value = vec![9u8; 16 * 1024];
     let mut stored = 0;
@@ -295,10 +291,7 @@ fn a_read_only_data_dir_is_refused_at_open() {
     }
     let err = SqliteStore::open(&data_dir, SqliteOptions::default()).expect_err("refused");
     assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
-    assert!(
-        err.to_string().contains(&data_dir.display().to_string()),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&data_dir.display().to_string()), "{err}");
 }
 
 #[test]
@@ -330,10 +323,7 @@ fn another_programs_sqlite_file_is_refused_untouched() {
     assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
     assert!(err.to_string().contains("another program"), "{err}");
     assert_eq!(std::fs::read(&path).expect("read"), before, "file untouched");
-    assert!(
-        !dir.path().join("wactor.db-wal").exists(),
-        "not switched to WAL"
-    );
+    assert!(!dir.path().join("wactor.db-wal").exists(), "not switched to WAL");
 }
 
 #[test]
@@ -371,9 +361,18 @@ async fn durable_actor_records_and_journal() {
     assert_eq!(store.load_actor("counter").await.expect("load"), None);
 
     // Two important messages journaled before the actor ever saved state.
-    let m1 = store.journal_append("counter", b"inc".to_vec()).await.expect("append");
-    let m2 = store.journal_append("counter", b"inc2".to_vec()).await.expect("append");
-    let other = store.journal_append("other", b"hello".to_vec()).await.expect("append");
+    let m1 = store
+        .journal_append("counter", b"inc".to_vec())
+        .await
+        .expect("append");
+    let m2 = store
+        .journal_append("counter", b"inc2".to_vec())
+        .await
+        .expect("append");
+    let other = store
+        .journal_append("other", b"hello".to_vec())
+        .await
+        .expect("append");
     assert!(m1 < m2 && m2 < other, "ids increase: {m1} {m2} {other}");
     let record = store.load_actor("counter").await.expect("load").expect("some");
     assert_eq!(record.state, None);
@@ -440,15 +439,15 @@ async fn durable_actor_records_and_journal() {
     assert_eq!(record.last_handled, other);
 
     // A new journal id is past every earlier one, even acknowledged ones.
-    let m3 = store.journal_append("counter", b"inc3".to_vec()).await.expect("append");
+    let m3 = store
+        .journal_append("counter", b"inc3".to_vec())
+        .await
+        .expect("append");
     assert!(m3 > other);
 
     // Listing pages through names in order.
     for name in ["a", "b", "c"] {
-        store
-            .put_actor_state(name, Vec::new(), 1, 0)
-            .await
-            .expect("put");
+        store.put_actor_state(name, Vec::new(), 1, 0).await.expect("put");
     }
     let first = store.list_actors(None, 2).await.expect("list");
     assert_eq!(first, vec!["a", "b"]);
@@ -486,7 +485,12 @@ async fn kill_9_child_writer() {
 fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "kill_9_child_writer", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "kill_9_child_writer",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("WACTOR_STORE_KILL_CHILD_DIR", dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -106,7 +106,10 @@ pub async fn atomics(store: &Store) {
     ));
     assert_eq!(bucket.get("text").await.expect("get"), Some(b"forty".to_vec()));
 
-    bucket.set("max", u64::MAX.to_string().as_bytes()).await.expect("set");
+    bucket
+        .set("max", u64::MAX.to_string().as_bytes())
+        .await
+        .expect("set");
     assert!(matches!(
         bucket.increment("max", 1).await,
         Err(StoreError::Overflow { .. })
@@ -116,11 +119,23 @@ pub async fn atomics(store: &Store) {
     bucket.delete("n").await.expect("delete");
     assert_eq!(bucket.increment("n", 1).await.expect("after delete"), 1);
 
-    assert!(bucket.compare_and_swap("c", None, b"x").await.expect("cas on missing"));
-    assert!(!bucket.compare_and_swap("c", None, b"y").await.expect("cas, now present"));
-    assert!(!bucket.compare_and_swap("c", Some(b"z"), b"y").await.expect("cas mismatch"));
+    assert!(bucket
+        .compare_and_swap("c", None, b"x")
+        .await
+        .expect("cas on missing"));
+    assert!(!bucket
+        .compare_and_swap("c", None, b"y")
+        .await
+        .expect("cas, now present"));
+    assert!(!bucket
+        .compare_and_swap("c", Some(b"z"), b"y")
+        .await
+        .expect("cas mismatch"));
     assert_eq!(bucket.get("c").await.expect("get"), Some(b"x".to_vec()));
-    assert!(bucket.compare_and_swap("c", Some(b"x"), b"y").await.expect("cas match"));
+    assert!(bucket
+        .compare_and_swap("c", Some(b"x"), b"y")
+        .await
+        .expect("cas match"));
     assert_eq!(bucket.get("c").await.expect("get"), Some(b"y".to_vec()));
 }
 
@@ -175,7 +190,10 @@ pub async fn batch(store: &Store) {
 pub async fn limits(store: &Store) {
     let bucket = store.bucket("limits").expect("bucket");
     bucket.set("k", &[7; 16]).await.expect("value at the limit");
-    let err = bucket.set("big", &[7; 17]).await.expect_err("value past the limit");
+    let err = bucket
+        .set("big", &[7; 17])
+        .await
+        .expect_err("value past the limit");
     assert!(
         matches!(err, StoreError::ValueTooLarge { len: 17, max: 16, .. }),
         "{err:?}"
@@ -183,8 +201,14 @@ pub async fn limits(store: &Store) {
     assert!(err.to_string().contains("over the limit of 16 bytes"), "{err}");
     assert_eq!(bucket.get("big").await.expect("get"), None, "nothing written");
 
-    let err = bucket.set("123456789", b"v").await.expect_err("key past the limit");
-    assert!(matches!(err, StoreError::KeyTooLong { len: 9, max: 8 }), "{err:?}");
+    let err = bucket
+        .set("123456789", b"v")
+        .await
+        .expect_err("key past the limit");
+    assert!(
+        matches!(err, StoreError::KeyTooLong { len: 9, max: 8 }),
+        "{err:?}"
+    );
 
     let err = bucket
         .compare_and_swap("k", None, &[0; 17])
@@ -194,7 +218,10 @@ pub async fn limits(store: &Store) {
 
     let five: Vec<(String, Vec<u8>)> = (0..5).map(|i| (format!("m{i}"), vec![1])).collect();
     let err = bucket.set_many(&five).await.expect_err("batch past the limit");
-    assert!(matches!(err, StoreError::BatchTooLarge { len: 5, max: 4 }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::BatchTooLarge { len: 5, max: 4 }),
+        "{err:?}"
+    );
     assert_eq!(bucket.get("m0").await.expect("get"), None, "nothing written");
 
     let mixed = vec![("ok".to_string(), vec![1]), ("bad".to_string(), vec![0; 17])];
