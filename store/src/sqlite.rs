@@ -517,13 +517,11 @@ impl SqliteStore {
         let (bucket, keys) = (bucket.to_owned(), keys.to_vec());
         self.read(move |conn| {
             // One read transaction, so the values are from one moment.
-            conn.execute_batch("BEGIN")?;
-            let values = keys
-                .into_iter()
-                .map(|key| Ok(get_value(conn, &bucket, &key)?.map(|v| (key, v))))
-                .collect::<rusqlite::Result<Vec<_>>>();
-            conn.execute_batch("COMMIT")?;
-            values
+            in_read_transaction(conn, |conn| {
+                keys.into_iter()
+                    .map(|key| Ok(get_value(conn, &bucket, &key)?.map(|v| (key, v))))
+                    .collect()
+            })
         })
         .await
     }
@@ -609,13 +607,8 @@ impl SqliteStore {
     /// neither for it.
     pub async fn load_actor(&self, name: &str) -> Result<Option<ActorRecord>> {
         let name = name.to_owned();
-        self.read(move |conn| {
-            conn.execute_batch("BEGIN")?;
-            let record = load_actor(conn, name);
-            conn.execute_batch("COMMIT")?;
-            record
-        })
-        .await
+        self.read(move |conn| in_read_transaction(conn, |conn| load_actor(conn, name)))
+            .await
     }
 
     /// Names of stored actors (with state or journaled messages), sorted,
@@ -669,6 +662,21 @@ impl Inner {
             idle.push(conn);
         }
     }
+}
+
+/// Runs `f` in one read transaction (one snapshot of the file), and ends
+/// the transaction whatever happens, since the connection goes back to the
+/// pool.
+fn in_read_transaction<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.execute_batch("BEGIN")?;
+    let result = f(conn);
+    let end = conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+    let value = result?;
+    end?;
+    Ok(value)
 }
 
 fn get_value(conn: &Connection, bucket: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {

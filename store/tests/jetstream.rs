@@ -52,10 +52,15 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    /// SIGKILL, then start again on the same port and store directory.
-    fn restart(&mut self) {
+    /// SIGKILL, and wait for the process to be gone.
+    fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGKILL, then start again on the same port and store directory.
+    fn restart(&mut self) {
+        self.kill();
         self.child = spawn_nats(self.port, &self.args);
         self.wait_accepting();
     }
@@ -287,4 +292,45 @@ async fn no_server_is_a_clear_error() {
     let message = err.to_string();
     assert!(message.contains(&url), "{message}");
     assert!(message.contains("check that nats-server runs there"), "{message}");
+}
+
+#[tokio::test]
+async fn a_server_that_goes_away_gives_errors_not_hangs_and_recovers() {
+    let mut server = NatsServer::jetstream();
+    let options = JetStreamOptions {
+        request_timeout: Duration::from_secs(1),
+        ..JetStreamOptions::default()
+    };
+    let store: Store = JetStreamStore::connect(&server.url(), options)
+        .await
+        .expect("connect")
+        .into();
+    let bucket = store.bucket("flaky").expect("bucket");
+    bucket.set("before", b"1").await.expect("set while up");
+
+    server.kill();
+    let outcome = tokio::time::timeout(Duration::from_secs(30), bucket.set("during", b"2"))
+        .await
+        .expect("a write to a dead server ends, with an error");
+    let err = outcome.expect_err("nothing acknowledges the write");
+    assert!(matches!(err, StoreError::JetStream { .. }), "{err:?}");
+    assert!(err.to_string().contains(&server.url()), "{err}");
+
+    // The client reconnects by itself once the server is back.
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match bucket.get("before").await {
+            Ok(value) => {
+                assert_eq!(value, Some(b"1".to_vec()));
+                break;
+            }
+            Err(e) => {
+                assert!(Instant::now() < deadline, "no recovery within 30 s: {e}");
+                // Poll interval while the client reconnects.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    bucket.set("after", b"3").await.expect("set after recovery");
 }
