@@ -102,8 +102,9 @@ pub enum StoreError {
     /// The file exists but is not a wactor database (another program's
     /// SQLite file, or not SQLite at all). It is never modified.
     #[error(
-        "{path} is not a wactor database ({found}); it was left untouched: move it away, \
-         or choose another data directory (--data-dir)"
+        "{path} is not a wactor database ({found}); it was left untouched: move it away, or \
+         choose another data directory (--data-dir); if it was wactor's and got damaged, \
+         restore it from a backup"
     )]
     Foreign { path: PathBuf, found: String },
 

@@ -309,6 +309,30 @@ fn a_file_that_is_not_sqlite_is_refused_untouched() {
     assert_eq!(std::fs::read(&path).expect("read"), text, "file untouched");
 }
 
+#[tokio::test]
+async fn a_damaged_wactor_file_is_refused_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open(dir.path());
+        Store::from(store.clone())
+            .bucket("b")
+            .expect("bucket")
+            .set("k", b"v")
+            .await
+            .expect("set");
+        store.close().await;
+    }
+    let path = dir.path().join("wactor.db");
+    // The last connection closed checkpointed the WAL into the file; damage its header.
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[..16].copy_from_slice(b"garbage garbage!");
+    std::fs::write(&path, &bytes).expect("write");
+    let err = SqliteStore::open(dir.path(), SqliteOptions::default()).expect_err("refused");
+    assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
+    assert!(err.to_string().contains("restore it from a backup"), "{err}");
+    assert_eq!(std::fs::read(&path).expect("read"), bytes, "file untouched");
+}
+
 #[test]
 fn another_programs_sqlite_file_is_refused_untouched() {
     let dir = tempfile::tempdir().expect("tempdir");
