@@ -21,7 +21,9 @@
 //!   group still commit.
 //! - **Reads do not wait for writes.** Reads run on a small pool of
 //!   read-only connections (WAL readers see the last committed state, so a
-//!   read after a completed write sees it) via tokio's blocking pool.
+//!   read after a completed write sees it). Point reads (`get`, `exists`)
+//!   run on the calling thread, as they take microseconds; listings, batch
+//!   reads and actor loads run in tokio's blocking pool.
 //! - **Faults are errors, not losses.** A commit that fails (disk full,
 //!   read-only file, I/O error) fails every request of that group with
 //!   [`StoreError::Write`] naming the file, the kind of failure and what to
@@ -411,11 +413,24 @@ impl SqliteStore {
         })?
     }
 
+    /// Runs `f` on a read connection on the calling thread. For point
+    /// reads only: a B-tree lookup in SQLite's page cache takes a few
+    /// microseconds, less than handing it to the blocking pool would; a
+    /// lookup that must read the disk holds this thread for one disk read.
+    fn read_here<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.inner.take_reader()?;
+        let result = f(&conn);
+        self.inner.put_reader(conn);
+        result.map_err(|e| StoreError::Read {
+            path: self.inner.path.clone(),
+            reason: e.to_string(),
+        })
+    }
+
     // Key-value, called through `Bucket` (which checks limits first).
 
     pub(crate) async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.read(move |conn| get_value(conn, &bucket, &key)).await
+        self.read_here(|conn| get_value(conn, bucket, key))
     }
 
     pub(crate) async fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<()> {
@@ -438,12 +453,10 @@ impl SqliteStore {
     }
 
     pub(crate) async fn exists(&self, bucket: &str, key: &str) -> Result<bool> {
-        let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.read(move |conn| {
+        self.read_here(|conn| {
             conn.prepare_cached("SELECT 1 FROM kv WHERE bucket = ?1 AND key = ?2")?
                 .exists(params![bucket, key])
         })
-        .await
     }
 
     pub(crate) async fn list_keys(&self, bucket: &str, cursor: Option<u64>) -> Result<KeyPage> {
