@@ -73,6 +73,33 @@
 //! offset in the sorted list of keys, which the WIT allows to be out of date
 //! under concurrent writes.
 
+//! # Example
+//!
+//! ```
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use wactor_store::{SqliteOptions, SqliteStore, Store};
+//!
+//! # let dir = tempfile::tempdir()?;
+//! // At start-up (blocks briefly): `default_data_dir()` or `--data-dir`.
+//! let sqlite = SqliteStore::open(dir.path(), SqliteOptions::default())?;
+//! let store = Store::from(sqlite.clone());
+//!
+//! // The host scopes the name per behaviour before asking for the bucket.
+//! let visits = store.bucket("visits:default")?;
+//! visits.set("greeting", b"hello").await?; // stored and flushed when it returns
+//! assert_eq!(visits.increment("/home", 1).await?, 1);
+//! assert_eq!(visits.get("/home").await?, Some(b"1".to_vec()));
+//!
+//! // A durable actor's new state and the message it handled, committed together.
+//! let id = sqlite.journal_append("ledger", b"deposit 10".to_vec()).await?;
+//! sqlite.put_actor_state("ledger", b"balance 10".to_vec(), 1, id).await?;
+//! let record = sqlite.load_actor("ledger").await?;
+//! assert_eq!(record.map(|r| r.pending.len()), Some(0));
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Runtime::new().unwrap().block_on(example()).unwrap();
+//! ```
+
 pub mod error;
 pub mod jetstream;
 pub mod sqlite;

@@ -186,11 +186,14 @@ async fn default_limits_store_a_one_mib_value_and_refuse_more() {
 }
 
 #[tokio::test]
-async fn a_long_key_of_escaped_characters_fits() {
+async fn the_longest_bucket_name_and_key_of_escaped_characters_fit() {
     let server = NatsServer::jetstream();
     let store = connect(&server).await;
-    let bucket = store.bucket("long keys").expect("bucket");
-    // 1 KiB of bytes that each escape to three characters.
+    // The longest bucket name (64 bytes) and a 1 KiB key, of bytes that
+    // each escape to three characters.
+    let name = "é".repeat(32);
+    assert_eq!(name.len(), store.limits().max_bucket_name_bytes);
+    let bucket = store.bucket(&name).expect("bucket");
     let key = "é".repeat(512);
     assert_eq!(key.len(), 1024);
     bucket.set(&key, b"v").await.expect("set");
