@@ -133,7 +133,10 @@ pub enum StoreError {
     Read { path: PathBuf, reason: String },
 
     /// The writer thread is gone (the store was closed, or the thread died).
-    #[error("the store at {path} is closed; no writes are accepted")]
+    #[error(
+        "the store at {path} accepts no writes: it was closed, or its writer stopped; \
+         open it again (restart the host)"
+    )]
     Closed { path: PathBuf },
 
     /// The NATS server cannot be reached, or has no JetStream.
