@@ -486,67 +486,94 @@ async fn durable_actor_records_and_journal() {
     );
 }
 
-/// The child of `acknowledged_writes_survive_kill_9`: writes keys one after
-/// another and prints each one once its write completed. Ignored, as it is
-/// only run by that test (and does nothing without its directory).
+/// The child process of the kill -9 tests, in the mode they give:
+/// `kv` sets keys one after another and prints `acked N` once each write
+/// completed; `actor` plays a durable counter: it journals message N
+/// (printing `journaled ID`), then commits the count with that message as
+/// handled (printing `handled ID`). Ignored, as only those tests run it
+/// (and it does nothing without their directory).
 #[tokio::test]
-#[ignore = "run by acknowledged_writes_survive_kill_9 as its child process"]
-async fn kill_9_child_writer() {
+#[ignore = "run by the kill -9 tests as their child process"]
+async fn kill_9_child() {
     let Some(dir) = std::env::var_os("WACTOR_STORE_KILL_CHILD_DIR") else {
         return;
     };
-    let store: Store = open(Path::new(&dir)).into();
-    let bucket = store.bucket("acked").expect("bucket");
-    for i in 0u64.. {
-        bucket
-            .set(&format!("k{i}"), i.to_string().as_bytes())
-            .await
-            .expect("set");
-        println!("acked {i}");
+    let sqlite = open(Path::new(&dir));
+    let mode = std::env::var("WACTOR_STORE_KILL_CHILD_MODE").unwrap_or_default();
+    match mode.as_str() {
+        "kv" => {
+            let bucket = Store::from(sqlite).bucket("acked").expect("bucket");
+            for i in 0u64.. {
+                bucket
+                    .set(&format!("k{i}"), i.to_string().as_bytes())
+                    .await
+                    .expect("set");
+                println!("acked {i}");
+            }
+        }
+        "actor" => {
+            for count in 1u64.. {
+                let id = sqlite
+                    .journal_append("counter", b"increment".to_vec())
+                    .await
+                    .expect("journal");
+                println!("journaled {id}");
+                sqlite
+                    .put_actor_state("counter", count.to_string().into_bytes(), 1, id)
+                    .await
+                    .expect("put state");
+                println!("handled {id}");
+            }
+        }
+        other => panic!("unknown child mode {other:?}"),
     }
 }
 
-#[test]
-fn acknowledged_writes_survive_kill_9() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Runs `kill_9_child` in `mode` on `dir`, SIGKILLs it once it printed
+/// `until` lines starting with `wait_for`, and gives every `(word, number)`
+/// line it printed before dying.
+fn run_child_and_kill(dir: &Path, mode: &str, wait_for: &str, until: usize) -> Vec<(String, u64)> {
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
-            "kill_9_child_writer",
+            "kill_9_child",
             "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
-        .env("WACTOR_STORE_KILL_CHILD_DIR", dir.path())
+        .env("WACTOR_STORE_KILL_CHILD_DIR", dir)
+        .env("WACTOR_STORE_KILL_CHILD_MODE", mode)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start the child writer");
+        .expect("start the child");
     let stdout = child.stdout.take().expect("child stdout");
     let (lines_tx, lines) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            // libtest prints the first ack after "test NAME ... " on one line.
-            if let Some((_, n)) = line.rsplit_once("acked ") {
-                if lines_tx.send(n.parse::<u64>().expect("ack number")).is_err() {
-                    break;
-                }
+            // libtest prints the first line after "test NAME ... ".
+            let line = line.rsplit_once(" ... ").map_or(line.as_str(), |(_, l)| l);
+            let Some((word, n)) = line.split_once(' ') else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            if lines_tx.send((word.to_owned(), n)).is_err() {
+                break;
             }
         }
     });
-    // Kill it in the middle of writing, once it has acknowledged some.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut acked = Vec::new();
-    while acked.len() < 200 {
+    let mut seen = Vec::new();
+    while seen.iter().filter(|(w, _)| w == wait_for).count() < until {
         let left = deadline.saturating_duration_since(Instant::now());
         match lines.recv_timeout(left) {
-            Ok(n) => acked.push(n),
+            Ok(line) => seen.push(line),
             Err(e) => {
                 let _ = child.kill();
                 panic!(
-                    "the child writer stopped or stalled after {} acknowledged writes: {e}",
-                    acked.len()
+                    "the child stopped or stalled after printing {} lines: {e}",
+                    seen.len()
                 );
             }
         }
@@ -554,9 +581,19 @@ fn acknowledged_writes_survive_kill_9() {
     child.kill().expect("SIGKILL the child");
     child.wait().expect("reap the child");
     reader.join().expect("reader thread");
-    // Acks printed before the kill were still in the pipe.
-    acked.extend(lines.try_iter());
+    // Lines printed before the kill were still in the pipe.
+    seen.extend(lines.try_iter());
+    seen
+}
 
+#[test]
+fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let acked: Vec<u64> = run_child_and_kill(dir.path(), "kv", "acked", 200)
+        .into_iter()
+        .filter(|(word, _)| word == "acked")
+        .map(|(_, n)| n)
+        .collect();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let store: Store = open(dir.path()).into();
@@ -569,4 +606,54 @@ fn acknowledged_writes_survive_kill_9() {
             );
         }
     });
+}
+
+#[test]
+fn a_durable_actor_loses_no_journaled_message_and_applies_none_twice_at_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lines = run_child_and_kill(dir.path(), "actor", "handled", 200);
+    let ids = |which: &str| -> Vec<u64> {
+        lines
+            .iter()
+            .filter(|(word, _)| word == which)
+            .map(|(_, id)| *id)
+            .collect()
+    };
+    let (journaled, handled) = (ids("journaled"), ids("handled"));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let record = rt.block_on(async {
+        open(dir.path())
+            .load_actor("counter")
+            .await
+            .expect("load")
+            .expect("the actor is stored")
+    });
+    let count: u64 = std::str::from_utf8(record.state.as_deref().expect("state"))
+        .expect("utf-8")
+        .parse()
+        .expect("a count");
+    // The state is the count of messages handled up to last_handled: the
+    // state and the id were committed together.
+    let handled_by_state = journaled
+        .iter()
+        .position(|id| *id == record.last_handled)
+        .map(|i| i as u64 + 1)
+        .expect("last_handled is a journaled message");
+    assert_eq!(count, handled_by_state, "state and last_handled disagree");
+    // Every acknowledged handling is in the state...
+    assert!(
+        handled.iter().all(|id| *id <= record.last_handled),
+        "a handling was acknowledged but is not in the state"
+    );
+    // ...and every journaled message not handled is still pending, once.
+    let pending: Vec<u64> = record.pending.iter().map(|e| e.id).collect();
+    let expected: Vec<u64> = journaled
+        .iter()
+        .copied()
+        .filter(|id| *id > record.last_handled)
+        .collect();
+    assert!(
+        pending.starts_with(&expected) && pending.len() <= expected.len() + 1,
+        "pending {pending:?}, journaled after the state {expected:?}"
+    );
 }
