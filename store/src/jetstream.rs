@@ -3,9 +3,13 @@
 //! # Layout
 //!
 //! Each wactor bucket is one JetStream key-value bucket, created on first
-//! use with file storage, history 1, the configured replica count and
-//! `max_value_size` set to the value limit. Every host connected to the same
-//! server (or cluster) sees the same buckets.
+//! use (by a read or a write) with file storage, history 1, the configured
+//! replica count and the value limit as its largest message. It is created
+//! as the stream `KV_<bucket>` that `async-nats`'s `create_key_value` would
+//! make, directly, because `create_key_value` first reads account
+//! information that servers before 2.10 answer in a shape `async-nats` 0.51
+//! cannot parse. Every host connected to the same server (or cluster) sees
+//! the same buckets.
 //!
 //! JetStream allows only `[a-zA-Z0-9_-]` in bucket names and
 //! `[-/_=.a-zA-Z0-9]` in keys (and no key starting or ending with `.`),
@@ -32,7 +36,11 @@
 //! key (JetStream has no multi-key transaction), sent concurrently. Keys are
 //! listed from the server's view at the time of the call, sorted, and paged
 //! by offset. A server that is down or has no JetStream gives
-//! [`StoreError::Unavailable`] at connect, naming the URL and what to do.
+//! [`StoreError::Unavailable`] at connect, naming the URL and what to do;
+//! after that, an operation the server does not answer within
+//! [`JetStreamOptions::request_timeout`] fails with [`StoreError::JetStream`]
+//! (the client reconnects by itself, and later operations work again once
+//! the server is back).
 //!
 //! # Durable actors
 //!

@@ -238,6 +238,15 @@ impl Store {
         })
     }
 
+    /// The SQLite store, for what only it offers (durable actor records,
+    /// [`SqliteStore::commit`]); `None` for JetStream.
+    pub fn as_sqlite(&self) -> Option<&SqliteStore> {
+        match self {
+            Store::Sqlite(s) => Some(s),
+            Store::JetStream(_) => None,
+        }
+    }
+
     /// The limits this store enforces.
     pub fn limits(&self) -> &Limits {
         match self {
