@@ -18,7 +18,9 @@
 //!   are written through the same group-committing writer as key-value
 //!   writes, so an actor's new state, the acknowledgement of the message
 //!   that produced it, and any key-value writes it made can be one
-//!   transaction ([`SqliteStore::commit`]).
+//!   transaction ([`SqliteStore::commit`]). State and messages are bytes
+//!   of any size; [`Limits`] apply to key-value only. The JetStream shape
+//!   of these records is sketched in [`jetstream`], not built yet.
 //!
 //! It does not own grants, scoping of bucket names, metrics or the
 //! `wasi:keyvalue` bindings: the host does, on top of [`Store`] and
