@@ -15,8 +15,8 @@
 //!   commits them in one transaction and then answers each caller. Under
 //!   load many writers share one fsync; alone, a write costs one commit.
 //!   [`SqliteStore::stats`] counts requests and commits. The queue has no
-//!   bound of its own: every caller waits for its write, so it never holds
-//!   more than one request per waiting task.
+//!   bound of its own: it holds the requests whose callers wait for them
+//!   (and those whose callers dropped their futures, until written).
 //! - **One request is atomic.** [`SqliteStore::commit`] takes a list of
 //!   [`Op`]s applied all-or-nothing: a failing op (say, `increment` on text)
 //!   rolls back that request's savepoint only, and the other requests of the
