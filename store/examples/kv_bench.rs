@@ -211,12 +211,12 @@ async fn sqlite_rows(args: &Args, table: &mut Table) -> Result<(), Error> {
         Some(native),
     );
 
-    let (per_round, mut ours, mut native) = (args.reads / ROUNDS, Tally::default(), Tally::default());
+    let (per_round, mut ours, mut native_get) = (args.reads / ROUNDS, Tally::default(), Tally::default());
     for _ in 0..ROUNDS {
-        native.time(async { raw_get(&raw, per_round, keys) }).await?;
+        native_get.time(async { raw_get(&raw, per_round, keys) }).await?;
         ours.time(get_seq(&bucket, per_round, keys)).await?;
     }
-    table.row("SQLite get, one at a time", ours, Some(native));
+    table.row("SQLite get, one at a time", ours, Some(native_get));
     let mut spread = Tally::default();
     spread
         .time(concurrently(&bucket, args.tasks, args.reads, keys, false))
@@ -224,6 +224,36 @@ async fn sqlite_rows(args: &Args, table: &mut Table) -> Result<(), Error> {
     table.row(
         &format!("SQLite get, {} tasks at once", args.tasks),
         spread,
+        Some(native_get),
+    );
+
+    // Issue 26's shape: 64 durable actors, each committing its new state
+    // with the message it handled, all at once.
+    let mut durable = Tally::default();
+    durable
+        .time(async {
+            let per_actor = args.writes.div_ceil(args.tasks);
+            let mut handles = Vec::new();
+            for a in 0..args.tasks {
+                let sqlite = sqlite.clone();
+                handles.push(tokio::spawn(async move {
+                    for i in 0..per_actor {
+                        let name = format!("actor-{a}");
+                        let id = i as u64 + 1;
+                        sqlite.put_actor_state(&name, VALUE.to_vec(), 1, id).await?;
+                    }
+                    Ok::<_, wactor_store::StoreError>(())
+                }));
+            }
+            for handle in handles {
+                handle.await??;
+            }
+            Ok(per_actor * args.tasks)
+        })
+        .await?;
+    table.row(
+        &format!("SQLite durable actor state put, {} actors at once", args.tasks),
+        durable,
         Some(native),
     );
     sqlite.close().await;
