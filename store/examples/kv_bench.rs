@@ -229,6 +229,7 @@ async fn sqlite_rows(args: &Args, table: &mut Table) -> Result<(), Error> {
 
     // Issue 26's shape: 64 durable actors, each committing its new state
     // with the message it handled, all at once.
+    let before = sqlite.stats();
     let mut durable = Tally::default();
     durable
         .time(async {
@@ -252,7 +253,11 @@ async fn sqlite_rows(args: &Args, table: &mut Table) -> Result<(), Error> {
         })
         .await?;
     table.row(
-        &format!("SQLite durable actor state put, {} actors at once", args.tasks),
+        &format!(
+            "SQLite durable actor state put, {} actors at once ({} commits)",
+            args.tasks,
+            sqlite.stats().commits - before.commits
+        ),
         durable,
         Some(native),
     );
