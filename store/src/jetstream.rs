@@ -44,14 +44,25 @@
 //!
 //! # Durable actors
 //!
-//! Durable actor records are not stored here yet. The intended shape: a
-//! bucket `PREFIX_actors` whose key is the escaped actor name and whose
-//! value is the record (state, version, last handled id), written with
-//! "expected last revision" so that a record is only replaced by the host
-//! that read it; a stream `PREFIX_journal` with subjects
-//! `PREFIX.journal.E(name)` for journaled messages (the stream sequence is
-//! the id); and a lease key per actor, taken with `create` and renewed with
-//! `update` on its revision, so that one actor runs on one host.
+//! The same API as the SQLite store's, laid out as:
+//!
+//! - records in the key-value bucket `PREFIX__zactors` (a name no wactor
+//!   bucket escapes to), keyed by the escaped actor name; the value is a
+//!   flag byte (bit 0: has state), the version (u32) and `last_handled`
+//!   (u64), little-endian, then the state bytes. A record is replaced only
+//!   on the revision it was read at (retried when another host wrote
+//!   first), so `last_handled` never goes back even with two writers;
+//! - journaled messages in the stream `PREFIX__zjournal`, on the subject
+//!   `PREFIX.journal.<escaped name>`; a message's id is its stream sequence
+//!   (unique, increasing, never reused). Loading reads an actor's messages
+//!   after `last_handled` one by one (direct get); recording a state or an
+//!   acknowledgement then purges the subject up to `last_handled` (a
+//!   cleanup only: a failed purge loses nothing, loading skips them).
+//!
+//! Unlike SQLite, a state and its acknowledgement cannot share a transaction
+//! with key-value writes here, and nothing yet guards against one actor
+//! running on two hosts: issue 26 wants a lease for that (a key per actor,
+//! taken with `create` and renewed with `update` on its revision).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,8 +71,10 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use futures::TryStreamExt;
 
+use async_nats::jetstream::stream::DirectGetErrorKind;
+
 use crate::error::{Result, StoreError};
-use crate::{add_counter, parse_counter, KeyPage, Limits};
+use crate::{add_counter, parse_counter, ActorRecord, JournalEntry, KeyPage, Limits};
 
 /// How to reach JetStream and lay buckets out in it.
 #[derive(Debug, Clone)]
@@ -105,6 +118,8 @@ struct Inner {
     options: JetStreamOptions,
     /// Buckets already opened or created, by JetStream name.
     buckets: tokio::sync::Mutex<HashMap<String, kv::Store>>,
+    /// The journal stream of durable actors, once opened or created.
+    journal: tokio::sync::OnceCell<jetstream::stream::Stream>,
 }
 
 impl std::fmt::Debug for JetStreamStore {
@@ -155,6 +170,7 @@ impl JetStreamStore {
                 limits,
                 options,
                 buckets: tokio::sync::Mutex::new(HashMap::new()),
+                journal: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -190,7 +206,12 @@ impl JetStreamStore {
 
     /// The JetStream bucket for `bucket`, opened or created on first use.
     async fn kv(&self, bucket: &str) -> Result<kv::Store> {
-        let name = self.jetstream_bucket_name(bucket);
+        self.kv_named(self.jetstream_bucket_name(bucket), bucket).await
+    }
+
+    /// The JetStream bucket `name` (shown as `bucket` in errors), opened or
+    /// created on first use.
+    async fn kv_named(&self, name: String, bucket: &str) -> Result<kv::Store> {
         let mut buckets = self.inner.buckets.lock().await;
         if let Some(store) = buckets.get(&name) {
             return Ok(store.clone());
@@ -382,6 +403,299 @@ impl JetStreamStore {
     }
 }
 
+/// Shown as the bucket in errors about durable actor records.
+const ACTORS: &str = "durable actors";
+
+impl JetStreamStore {
+    // Durable actors. Names below cannot collide with a key-value bucket's:
+    // an escaped bucket name never has `_` followed by something other than
+    // two upper-case hex digits.
+
+    fn actors_bucket_name(&self) -> String {
+        format!("{}__zactors", encode_bucket(&self.inner.options.prefix))
+    }
+
+    fn journal_stream_name(&self) -> String {
+        format!("{}__zjournal", encode_bucket(&self.inner.options.prefix))
+    }
+
+    /// The journal subject of `actor`: one token, as escaped keys have no dots.
+    fn journal_subject(&self, actor: &str) -> String {
+        format!(
+            "{}.journal.{}",
+            encode_bucket(&self.inner.options.prefix),
+            encode_key(actor)
+        )
+    }
+
+    async fn actors(&self) -> Result<kv::Store> {
+        self.kv_named(self.actors_bucket_name(), ACTORS).await
+    }
+
+    async fn journal(&self) -> Result<&jetstream::stream::Stream> {
+        self.inner
+            .journal
+            .get_or_try_init(|| async {
+                let prefix = encode_bucket(&self.inner.options.prefix);
+                let config = jetstream::stream::Config {
+                    name: self.journal_stream_name(),
+                    description: Some("wactor: journaled messages of durable actors".into()),
+                    subjects: vec![format!("{prefix}.journal.>")],
+                    storage: jetstream::stream::StorageType::File,
+                    num_replicas: self.inner.options.replicas.max(1),
+                    // Loading an actor reads its messages one by one.
+                    allow_direct: true,
+                    ..Default::default()
+                };
+                self.inner
+                    .js
+                    .get_or_create_stream(config)
+                    .await
+                    .map_err(|e| self.error(ACTORS, "opening the journal", e))
+            })
+            .await
+    }
+
+    /// Stores `name`'s state and version and raises its `last_handled` to
+    /// at least `last_handled`, atomically across hosts (a write on the
+    /// record's last revision, retried if another host wrote first); then
+    /// drops its journaled messages up to `last_handled`.
+    pub async fn put_actor_state(
+        &self,
+        name: &str,
+        state: Vec<u8>,
+        version: u32,
+        last_handled: u64,
+    ) -> Result<()> {
+        let last = self
+            .update_record(name, |old| StoredRecord {
+                state: Some(state.clone()),
+                version,
+                last_handled: old.map_or(0, |r| r.last_handled).max(last_handled),
+            })
+            .await?;
+        self.drop_journal(name, last).await;
+        Ok(())
+    }
+
+    /// Journals `message` for `actor`; completes once JetStream stored it,
+    /// with its id (the journal stream's sequence: unique and increasing
+    /// across all actors, never reused).
+    pub async fn journal_append(&self, actor: &str, message: Vec<u8>) -> Result<u64> {
+        // The stream must exist, or the publish would have no one to store it.
+        self.journal().await?;
+        let ack = self
+            .inner
+            .js
+            .publish(self.journal_subject(actor), message.into())
+            .await
+            .map_err(|e| self.error(ACTORS, "journal append", e))?
+            .await
+            .map_err(|e| self.error(ACTORS, "journal append", e))?;
+        Ok(ack.sequence)
+    }
+
+    /// Marks `actor`'s journaled messages up to `upto` handled.
+    pub async fn journal_ack(&self, actor: &str, upto: u64) -> Result<()> {
+        let last = self
+            .update_record(actor, |old| match old {
+                Some(old) => StoredRecord {
+                    last_handled: old.last_handled.max(upto),
+                    ..old
+                },
+                None => StoredRecord {
+                    state: None,
+                    version: 0,
+                    last_handled: upto,
+                },
+            })
+            .await?;
+        self.drop_journal(actor, last).await;
+        Ok(())
+    }
+
+    /// Forgets `name`: its record and its journal.
+    pub async fn delete_actor(&self, name: &str) -> Result<()> {
+        let actors = self.actors().await?;
+        actors
+            .purge(encode_key(name))
+            .await
+            .map_err(|e| self.error(ACTORS, "delete actor", e))?;
+        self.journal()
+            .await?
+            .purge()
+            .filter(self.journal_subject(name))
+            .await
+            .map_err(|e| self.error(ACTORS, "delete actor's journal", e))?;
+        Ok(())
+    }
+
+    /// `name`'s record and pending messages, or `None` if JetStream has
+    /// neither for it.
+    pub async fn load_actor(&self, name: &str) -> Result<Option<ActorRecord>> {
+        let (record, _) = self.read_record(name).await?;
+        let last_handled = record.as_ref().map_or(0, |r| r.last_handled);
+        let journal = self.journal().await?;
+        let subject = self.journal_subject(name);
+        let mut pending = Vec::new();
+        let mut next = last_handled.saturating_add(1);
+        loop {
+            match journal
+                .direct_get_next_for_subject(subject.as_str(), Some(next))
+                .await
+            {
+                Ok(message) => {
+                    next = message.sequence.saturating_add(1);
+                    pending.push(JournalEntry {
+                        id: message.sequence,
+                        message: message.payload.to_vec(),
+                    });
+                }
+                Err(e) if e.kind() == DirectGetErrorKind::NotFound => break,
+                Err(e) => return Err(self.error(ACTORS, "load actor's journal", e)),
+            }
+        }
+        if record.is_none() && pending.is_empty() {
+            return Ok(None);
+        }
+        let record = record.unwrap_or(StoredRecord {
+            state: None,
+            version: 0,
+            last_handled: 0,
+        });
+        Ok(Some(ActorRecord {
+            name: name.to_owned(),
+            state: record.state,
+            version: record.version,
+            last_handled: record.last_handled,
+            pending,
+        }))
+    }
+
+    /// Names of stored actors (with a record or journaled messages),
+    /// sorted, after `after` (exclusive), at most `limit`.
+    pub async fn list_actors(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let actors = self.actors().await?;
+        let mut names: std::collections::BTreeSet<String> = actors
+            .keys()
+            .await
+            .map_err(|e| self.error(ACTORS, "list actors", e))?
+            .map_err(|e| self.error(ACTORS, "list actors", e))
+            .try_filter_map(|k| futures::future::ready(Ok(decode_key(&k))))
+            .try_collect()
+            .await?;
+        let journal = self.journal().await?;
+        let prefix = format!("{}.journal.", encode_bucket(&self.inner.options.prefix));
+        let subjects: Vec<(String, usize)> = journal
+            .info_with_subjects(format!("{prefix}>"))
+            .await
+            .map_err(|e| self.error(ACTORS, "list journals", e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.error(ACTORS, "list journals", e))?;
+        names.extend(
+            subjects
+                .into_iter()
+                .filter(|(_, count)| *count > 0)
+                .filter_map(|(subject, _)| decode_key(subject.strip_prefix(&prefix)?)),
+        );
+        Ok(names
+            .into_iter()
+            .filter(|n| after.is_none_or(|a| n.as_str() > a))
+            .take(limit)
+            .collect())
+    }
+
+    async fn read_record(&self, name: &str) -> Result<(Option<StoredRecord>, u64)> {
+        let actors = self.actors().await?;
+        let (value, revision) = self.current(&actors, ACTORS, &encode_key(name)).await?;
+        let record = value
+            .map(|v| {
+                StoredRecord::decode(&v).ok_or_else(|| {
+                    self.error(ACTORS, "load actor", format!("the record of {name:?} is damaged"))
+                })
+            })
+            .transpose()?;
+        Ok((record, revision))
+    }
+
+    /// Replaces `name`'s record with `change(old)` on the revision it read,
+    /// retrying when another writer got there first; gives the new
+    /// `last_handled`.
+    async fn update_record(
+        &self,
+        name: &str,
+        change: impl Fn(Option<StoredRecord>) -> StoredRecord,
+    ) -> Result<u64> {
+        let actors = self.actors().await?;
+        let key = encode_key(name);
+        loop {
+            let (old, revision) = self.read_record(name).await?;
+            let new = change(old);
+            let last = new.last_handled;
+            if self
+                .write_if(&actors, ACTORS, &key, new.encode(), revision)
+                .await?
+            {
+                return Ok(last);
+            }
+        }
+    }
+
+    /// Drops `actor`'s journaled messages up to `upto`. Only a cleanup:
+    /// loading skips them anyway (they are at or below `last_handled`), so
+    /// a failure here loses nothing and is not reported.
+    async fn drop_journal(&self, actor: &str, upto: u64) {
+        if let Ok(journal) = self.journal().await {
+            let _ = journal
+                .purge()
+                .filter(self.journal_subject(actor))
+                .sequence(upto.saturating_add(1))
+                .await;
+        }
+    }
+}
+
+/// A durable actor's record as stored in JetStream: a flag byte (bit 0:
+/// has state), the version (u32, little-endian), `last_handled` (u64,
+/// little-endian), then the state bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StoredRecord {
+    state: Option<Vec<u8>>,
+    version: u32,
+    last_handled: u64,
+}
+
+impl StoredRecord {
+    const HEADER: usize = 1 + 4 + 8;
+
+    fn encode(&self) -> Vec<u8> {
+        let state = self.state.as_deref().unwrap_or_default();
+        let mut out = Vec::with_capacity(Self::HEADER + state.len());
+        out.push(u8::from(self.state.is_some()));
+        out.extend_from_slice(&self.version.to_le_bytes());
+        out.extend_from_slice(&self.last_handled.to_le_bytes());
+        out.extend_from_slice(state);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<StoredRecord> {
+        let (&flags, rest) = bytes.split_first()?;
+        let version = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?);
+        let last_handled = u64::from_le_bytes(rest.get(4..12)?.try_into().ok()?);
+        let state = rest.get(12..)?;
+        Some(StoredRecord {
+            state: match flags {
+                0 if state.is_empty() => None,
+                1 => Some(state.to_vec()),
+                _ => return None,
+            },
+            version,
+            last_handled,
+        })
+    }
+}
+
 /// Asks the server for this account's JetStream information; the reason
 /// when it has none. (A raw request, as the typed `query_account` does not
 /// parse the answers of every server version.)
@@ -535,6 +849,39 @@ mod tests {
             assert_eq!(decode_bucket(&encoded).as_deref(), Some(name));
         }
         assert_eq!(encode_bucket("under_score"), "under_5Fscore");
+    }
+
+    #[test]
+    fn actor_records_round_trip() {
+        for record in [
+            StoredRecord {
+                state: None,
+                version: 0,
+                last_handled: 0,
+            },
+            StoredRecord {
+                state: Some(Vec::new()),
+                version: 3,
+                last_handled: u64::MAX,
+            },
+            StoredRecord {
+                state: Some(b"balance 10".to_vec()),
+                version: u32::MAX,
+                last_handled: 42,
+            },
+        ] {
+            assert_eq!(StoredRecord::decode(&record.encode()), Some(record));
+        }
+        assert_eq!(StoredRecord::decode(b""), None);
+        assert_eq!(StoredRecord::decode(&[2; 13]), None, "unknown flags");
+        assert_eq!(StoredRecord::decode(&[0; 14]), None, "state without the flag");
+    }
+
+    #[test]
+    fn actor_names_cannot_collide_with_bucket_names() {
+        for name in ["__zactors", "_zactors", "zactors", "_5Fzactors"] {
+            assert!(!encode_bucket(name).starts_with("_z"), "{name:?}");
+        }
     }
 
     #[test]

@@ -12,15 +12,18 @@
 //!   and batch length; going past one is a typed error
 //!   ([`StoreError::KeyTooLong`], [`StoreError::ValueTooLarge`],
 //!   [`StoreError::BatchTooLarge`]) and nothing is written.
-//! - **Durable actor records** (SQLite backend, see [`sqlite`]): an actor's
-//!   state bytes, its state version and the id of the last journaled message
-//!   it handled, and a per-actor journal of messages not yet handled. They
-//!   are written through the same group-committing writer as key-value
-//!   writes, so an actor's new state, the acknowledgement of the message
-//!   that produced it, and any key-value writes it made can be one
-//!   transaction ([`SqliteStore::commit`]). State and messages are bytes
-//!   of any size; [`Limits`] apply to key-value only. The JetStream shape
-//!   of these records is sketched in [`jetstream`], not built yet.
+//! - **Durable actor records**: an actor's state bytes, its state version
+//!   and the id of the last journaled message it handled, and a per-actor
+//!   journal of messages not yet handled ([`Store::put_actor_state`],
+//!   [`Store::journal_append`], [`Store::journal_ack`],
+//!   [`Store::load_actor`], [`Store::list_actors`],
+//!   [`Store::delete_actor`]). In SQLite they are written through the same
+//!   group-committing writer as key-value writes, so an actor's new state,
+//!   the acknowledgement of the message that produced it, and any key-value
+//!   writes it made can be one transaction ([`SqliteStore::commit`]); see
+//!   [`sqlite`] for the intended use. In JetStream, see [`jetstream`].
+//!   State and messages are bytes of any size; [`Limits`] apply to
+//!   key-value only.
 //!
 //! It does not own grants, scoping of bucket names, metrics or the
 //! `wasi:keyvalue` bindings: the host does, on top of [`Store`] and
@@ -240,8 +243,67 @@ impl Store {
         })
     }
 
-    /// The SQLite store, for what only it offers (durable actor records,
-    /// [`SqliteStore::commit`]); `None` for JetStream.
+    /// Stores durable actor `name`'s state and version, raises its
+    /// `last_handled` to at least `last_handled`, and drops its journaled
+    /// messages up to that id. Completes once stored.
+    pub async fn put_actor_state(
+        &self,
+        name: &str,
+        state: Vec<u8>,
+        version: u32,
+        last_handled: u64,
+    ) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.put_actor_state(name, state, version, last_handled).await,
+            Store::JetStream(s) => s.put_actor_state(name, state, version, last_handled).await,
+        }
+    }
+
+    /// Journals `message` for `actor`; completes once stored, with its id
+    /// (unique and increasing across the store, never reused).
+    pub async fn journal_append(&self, actor: &str, message: Vec<u8>) -> Result<u64> {
+        match self {
+            Store::Sqlite(s) => s.journal_append(actor, message).await,
+            Store::JetStream(s) => s.journal_append(actor, message).await,
+        }
+    }
+
+    /// Marks `actor`'s journaled messages up to `upto` handled.
+    pub async fn journal_ack(&self, actor: &str, upto: u64) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.journal_ack(actor, upto).await,
+            Store::JetStream(s) => s.journal_ack(actor, upto).await,
+        }
+    }
+
+    /// Forgets durable actor `name`: its state and journal.
+    pub async fn delete_actor(&self, name: &str) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.delete_actor(name).await,
+            Store::JetStream(s) => s.delete_actor(name).await,
+        }
+    }
+
+    /// Durable actor `name`'s record and pending messages (those after its
+    /// `last_handled`), or `None` if the store has neither.
+    pub async fn load_actor(&self, name: &str) -> Result<Option<ActorRecord>> {
+        match self {
+            Store::Sqlite(s) => s.load_actor(name).await,
+            Store::JetStream(s) => s.load_actor(name).await,
+        }
+    }
+
+    /// Names of stored durable actors, sorted, after `after`, at most `limit`.
+    pub async fn list_actors(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        match self {
+            Store::Sqlite(s) => s.list_actors(after, limit).await,
+            Store::JetStream(s) => s.list_actors(after, limit).await,
+        }
+    }
+
+    /// The SQLite store, for what only it offers ([`SqliteStore::commit`]:
+    /// several writes, say an actor's state and a key-value write, in one
+    /// transaction); `None` for JetStream.
     pub fn as_sqlite(&self) -> Option<&SqliteStore> {
         match self {
             Store::Sqlite(s) => Some(s),

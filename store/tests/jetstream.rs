@@ -135,6 +135,60 @@ async fn store_operations() {
 }
 
 #[tokio::test]
+async fn durable_actor_records_and_journal() {
+    let server = NatsServer::jetstream();
+    common::durable_actors(&connect(&server).await).await;
+}
+
+#[tokio::test]
+async fn durable_actors_seen_by_a_second_client_and_after_a_server_restart() {
+    let mut server = NatsServer::jetstream();
+    let a = connect(&server).await;
+    let id = a
+        .journal_append("ledger", b"deposit 10".to_vec())
+        .await
+        .expect("append");
+    a.put_actor_state("ledger", b"balance 10".to_vec(), 1, id)
+        .await
+        .expect("put");
+    let pending = a
+        .journal_append("ledger", b"deposit 5".to_vec())
+        .await
+        .expect("append");
+
+    let b = connect(&server).await;
+    let record = b.load_actor("ledger").await.expect("load").expect("stored");
+    assert_eq!(record.state.as_deref(), Some(&b"balance 10"[..]));
+    assert_eq!(record.last_handled, id);
+    assert_eq!(record.pending.len(), 1);
+    assert_eq!(record.pending[0].id, pending);
+
+    // The handled message was dropped from the journal stream.
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let mut journal = async_nats::jetstream::new(client)
+        .get_stream("wactor__zjournal")
+        .await
+        .expect("the journal stream");
+    let info = journal.info().await.expect("stream info");
+    assert_eq!(info.state.messages, 1, "only the pending message is kept");
+
+    // Two clients raising last_handled at once: the record keeps the larger.
+    let (ra, rb) = tokio::join!(
+        a.put_actor_state("race", b"a".to_vec(), 1, 5),
+        b.put_actor_state("race", b"b".to_vec(), 1, 7),
+    );
+    ra.expect("put from a");
+    rb.expect("put from b");
+    let race = a.load_actor("race").await.expect("load").expect("stored");
+    assert_eq!(race.last_handled, 7);
+
+    server.restart();
+    let c = connect(&server).await;
+    let after = c.load_actor("ledger").await.expect("load").expect("stored");
+    assert_eq!(after, record, "the same record after a server restart");
+}
+
+#[tokio::test]
 async fn list_keys_pages_by_cursor() {
     let server = NatsServer::jetstream();
     let limits = Limits {

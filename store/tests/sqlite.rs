@@ -379,6 +379,12 @@ fn open_blocking(dir: &Path) -> SqliteStore {
 }
 
 #[tokio::test]
+async fn durable_actors_through_the_store_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::durable_actors(&open(dir.path()).into()).await;
+}
+
+#[tokio::test]
 async fn durable_actor_records_and_journal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());

@@ -236,3 +236,90 @@ pub async fn limits(store: &Store) {
         Err(StoreError::InvalidBucketName { .. })
     ));
 }
+
+/// Durable actor records and journals, through the backend-neutral API.
+pub async fn durable_actors(store: &Store) {
+    assert_eq!(store.load_actor("counter").await.expect("load"), None);
+
+    // Two messages journaled before the actor ever saved state.
+    let m1 = store
+        .journal_append("counter", b"inc".to_vec())
+        .await
+        .expect("append");
+    let m2 = store
+        .journal_append("counter", b"inc2".to_vec())
+        .await
+        .expect("append");
+    let other = store
+        .journal_append("other", b"hello".to_vec())
+        .await
+        .expect("append");
+    assert!(m1 < m2 && m2 < other, "ids increase: {m1} {m2} {other}");
+    let record = store.load_actor("counter").await.expect("load").expect("some");
+    assert_eq!(record.state, None);
+    assert_eq!(record.last_handled, 0);
+    let ids: Vec<u64> = record.pending.iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![m1, m2]);
+    assert_eq!(record.pending[0].message, b"inc");
+    assert_eq!(record.pending[1].message, b"inc2");
+
+    // Handling m1: state, version and last handled together.
+    store
+        .put_actor_state("counter", b"1".to_vec(), 2, m1)
+        .await
+        .expect("put");
+    let record = store.load_actor("counter").await.expect("load").expect("some");
+    assert_eq!(record.state.as_deref(), Some(&b"1"[..]));
+    assert_eq!(record.version, 2);
+    assert_eq!(record.last_handled, m1);
+    let ids: Vec<u64> = record.pending.iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![m2], "only m2 is pending");
+
+    // last_handled never goes back: a stale put does not revive m2.
+    store
+        .put_actor_state("counter", b"2".to_vec(), 2, m2)
+        .await
+        .expect("put");
+    store
+        .put_actor_state("counter", b"3".to_vec(), 2, m1)
+        .await
+        .expect("put");
+    let record = store.load_actor("counter").await.expect("load").expect("some");
+    assert_eq!(record.state.as_deref(), Some(&b"3"[..]));
+    assert_eq!(record.last_handled, m2);
+    assert!(record.pending.is_empty());
+
+    // A message handled without a state change is acknowledged.
+    store.journal_ack("other", other).await.expect("ack");
+    let record = store.load_actor("other").await.expect("load").expect("some");
+    assert!(record.pending.is_empty());
+    assert_eq!(record.last_handled, other);
+    assert_eq!(record.state, None);
+
+    // A new id is past every earlier one, even acknowledged ones.
+    let m3 = store
+        .journal_append("counter", b"inc3".to_vec())
+        .await
+        .expect("append");
+    assert!(m3 > other);
+
+    // An actor with only journaled messages is listed too.
+    store
+        .journal_append("only-journal", b"x".to_vec())
+        .await
+        .expect("append");
+    for name in ["a", "b", "c"] {
+        store.put_actor_state(name, Vec::new(), 1, 0).await.expect("put");
+    }
+    let first = store.list_actors(None, 2).await.expect("list");
+    assert_eq!(first, vec!["a", "b"]);
+    let rest = store.list_actors(Some("b"), 10).await.expect("list");
+    assert_eq!(rest, vec!["c", "counter", "only-journal", "other"]);
+
+    store.delete_actor("counter").await.expect("delete");
+    assert_eq!(store.load_actor("counter").await.expect("load"), None);
+    assert_eq!(
+        store.list_actors(None, 10).await.expect("list"),
+        vec!["a", "b", "c", "only-journal", "other"]
+    );
+}
