@@ -573,7 +573,9 @@ impl JetStreamStore {
     }
 
     /// Names of stored actors (with a record or journaled messages),
-    /// sorted, after `after` (exclusive), at most `limit`.
+    /// sorted, after `after` (exclusive), at most `limit`. Reads every name
+    /// from the server on each call (JetStream lists keys unordered), so
+    /// paging through many actors costs a full listing per page.
     pub async fn list_actors(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         let actors = self.actors().await?;
         let mut names: std::collections::BTreeSet<String> = actors
