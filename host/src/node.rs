@@ -385,7 +385,7 @@ impl Node {
             .ok()
             .and_then(|_| self.inner.processes.get(&pid.id).map(|p| p.value().clone()))
             .ok_or_else(|| RegisterError::Invalid(format!("{pid} is not a live process of this node")))?;
-        self.inner.register_name(name, &p)
+        self.inner.names.hold(name, &p)
     }
 
     /// Looks up a registered name.

@@ -8,6 +8,7 @@
 //! (`no-connection`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::core::error::DeliveryError;
 pub(crate) use crate::core::pid::Route;
@@ -79,6 +80,24 @@ impl NodeInner {
         } else {
             Ok(())
         }
+    }
+
+    /// Sends `payload` from `from` to `to` after `delay`; returns the timer
+    /// (see [`Timers`](crate::messaging::timers::Timers)).
+    pub(crate) fn send_after(
+        self: &Arc<Self>,
+        from: Pid,
+        to: Address,
+        payload: Vec<u8>,
+        delay: Duration,
+    ) -> u64 {
+        let node = Arc::downgrade(self);
+        self.timers.after(delay, move |timer| {
+            let Some(node) = node.upgrade() else { return };
+            if let Err(e) = node.send(&from, &to, payload) {
+                tracing::debug!(timer, %to, error = %e, "timer message not delivered");
+            }
+        })
     }
 
     /// Puts a message in the mailbox of the process `to` names (for a

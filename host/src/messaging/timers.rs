@@ -1,8 +1,10 @@
 //! Timers: `send-after` and `cancel-timer`.
 //!
-//! A timer is a sleeping task that sends one message when it wakes. A timer
-//! outlives the actor that set it (like a letter already posted); sending to
-//! a process that has ended is simply dropped.
+//! A timer is a sleeping task that does one thing when it wakes (for
+//! `send-after`, send one message; see [`routing`](crate::messaging::routing)).
+//! A timer outlives the actor that set it (like a letter already posted);
+//! sending to a process that has ended is simply dropped. Whoever takes a
+//! timer out of the table decides: it fires, or it is cancelled.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,44 +13,37 @@ use std::time::Duration;
 use dashmap::DashMap;
 use tokio::sync::oneshot;
 
-use crate::core::pid::{Address, Pid};
-use crate::node::NodeInner;
-
 /// The pending timers of one node.
 #[derive(Default)]
 pub(crate) struct Timers {
+    table: Arc<Table>,
+}
+
+#[derive(Default)]
+struct Table {
     next: AtomicU64,
     pending: DashMap<u64, oneshot::Sender<()>>,
 }
 
-impl NodeInner {
-    /// Sends `payload` from `from` to `to` after `delay`; returns the timer.
-    pub(crate) fn send_after(
-        self: &Arc<Self>,
-        from: Pid,
-        to: Address,
-        payload: Vec<u8>,
-        delay: Duration,
-    ) -> u64 {
-        let id = self.timers.next.fetch_add(1, Ordering::Relaxed) + 1;
+impl Timers {
+    /// Runs `fire` after `delay` unless the timer is cancelled first;
+    /// returns the timer. `fire` runs in the trace of whoever set it.
+    pub(crate) fn after(&self, delay: Duration, fire: impl FnOnce(u64) + Send + 'static) -> u64 {
+        let id = self.table.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (cancel_tx, cancel_rx) = oneshot::channel();
         // Registered before the task starts, so a zero delay cannot fire
         // before it can be cancelled.
-        self.timers.pending.insert(id, cancel_tx);
-        let node = Arc::downgrade(self);
-        // The message continues the trace of whoever set the timer.
+        self.table.pending.insert(id, cancel_tx);
+        let table = Arc::downgrade(&self.table);
         tokio::spawn(crate::core::trace::scope(
             crate::core::trace::current_or_new(),
             async move {
                 tokio::select! {
                     _ = cancel_rx => {}
                     _ = tokio::time::sleep(delay) => {
-                        let Some(node) = node.upgrade() else { return };
-                        // Whoever removes the entry decides: fire or cancel.
-                        if node.timers.pending.remove(&id).is_some() {
-                            if let Err(e) = node.send(&from, &to, payload) {
-                                tracing::debug!(timer = id, %to, error = %e, "timer message not delivered");
-                            }
+                        let Some(table) = table.upgrade() else { return };
+                        if table.pending.remove(&id).is_some() {
+                            fire(id);
                         }
                     }
                 }
@@ -58,13 +53,33 @@ impl NodeInner {
     }
 
     /// Cancels a timer; true if it had not fired.
-    pub(crate) fn cancel_timer(&self, id: u64) -> bool {
-        match self.timers.pending.remove(&id) {
+    pub(crate) fn cancel(&self, id: u64) -> bool {
+        match self.table.pending.remove(&id) {
             Some((_, tx)) => {
                 let _ = tx.send(());
                 true
             }
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_timer_fires_once_after_its_delay_unless_cancelled() {
+        let timers = Timers::default();
+        let (tx, mut fired) = tokio::sync::mpsc::unbounded_channel();
+        let a = timers.after(Duration::from_millis(50), {
+            let tx = tx.clone();
+            move |id| tx.send(id).unwrap_or(())
+        });
+        let b = timers.after(Duration::from_millis(10), move |id| tx.send(id).unwrap_or(()));
+        assert!(timers.cancel(b), "b had not fired");
+        assert_eq!(fired.recv().await, Some(a), "a fires, b never does");
+        assert!(!timers.cancel(a), "a fired: too late to cancel");
+        assert!(fired.recv().await.is_none(), "nothing else fires");
     }
 }

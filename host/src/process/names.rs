@@ -8,6 +8,7 @@ use dashmap::DashMap;
 
 use crate::core::error::RegisterError;
 use crate::core::pid::Pid;
+use crate::process::table::Process;
 
 /// The name registry of one node.
 #[derive(Default)]
@@ -42,15 +43,11 @@ impl Names {
     pub(crate) fn whereis(&self, name: &str) -> Option<Pid> {
         self.map.get(name).map(|p| p.value().clone())
     }
-}
 
-use crate::node::NodeInner;
-use crate::process::table::Process;
-
-impl NodeInner {
-    /// Registers `name` for the live process `p`.
-    pub(crate) fn register_name(&self, name: &str, p: &Process) -> Result<(), RegisterError> {
-        self.names.register(name, &p.pid)?;
+    /// Registers `name` for the live process `p`, which then lists it
+    /// among the names it holds.
+    pub(crate) fn hold(&self, name: &str, p: &Process) -> Result<(), RegisterError> {
+        self.register(name, &p.pid)?;
         let mut held = p.names.lock();
         if !held.iter().any(|n| n == name) {
             held.push(name.to_string());
@@ -59,15 +56,15 @@ impl NodeInner {
     }
 
     /// Releases `name` if `p` holds it.
-    pub(crate) fn unregister_name(&self, name: &str, p: &Process) -> bool {
+    pub(crate) fn release(&self, name: &str, p: &Process) -> bool {
         p.names.lock().retain(|n| n != name);
-        self.names.unregister(name, &p.pid)
+        self.unregister(name, &p.pid)
     }
 
     /// Releases every name `p` holds (it ended).
-    pub(crate) fn release_names(&self, p: &Process) {
+    pub(crate) fn release_all(&self, p: &Process) {
         for name in std::mem::take(&mut *p.names.lock()) {
-            self.names.unregister(&name, &p.pid);
+            self.unregister(&name, &p.pid);
         }
     }
 }

@@ -61,7 +61,7 @@ impl NodeInner {
         self.processes.remove(&p.pid.id);
         // Before the exit is announced: whoever sees it can spawn again.
         self.spawn_counts.release(p.pid.id);
-        self.release_names(p);
+        self.names.release_all(p);
         for call in p.close_owed() {
             self.calls
                 .fail(call.r, DeliveryError::Terminated(call.reason(reason)));

@@ -132,7 +132,7 @@ impl Host for ActorData {
     }
 
     async fn cancel_timer(&mut self, t: u64) -> Result<bool> {
-        Ok(self.node.cancel_timer(t))
+        Ok(self.node.timers.cancel(t))
     }
 
     async fn spawn(
@@ -155,11 +155,11 @@ impl Host for ActorData {
     }
 
     async fn register(&mut self, name: String) -> Result<std::result::Result<(), wit::RegisterError>> {
-        Ok(self.node.register_name(&name, &self.me).map_err(Into::into))
+        Ok(self.node.names.hold(&name, &self.me).map_err(Into::into))
     }
 
     async fn unregister(&mut self, name: String) -> Result<bool> {
-        Ok(self.node.unregister_name(&name, &self.me))
+        Ok(self.node.names.release(&name, &self.me))
     }
 
     async fn whereis(&mut self, name: String) -> Result<Option<wit::Pid>> {
