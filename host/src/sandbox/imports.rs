@@ -29,18 +29,24 @@ fn ms(timeout_ms: Option<u32>) -> Option<Duration> {
 
 impl wit::Host for ActorData {}
 
-/// `call` and `call-json` of the actor `me`: a call in `encoding`, which its
-/// ref carries.
+/// `call`, `call-json` and `call-important` of the actor `me`: a call
+/// in `encoding` (which its ref carries), important if `important` or if
+/// the actor set important delivery.
 async fn call_in(
     me: &mut ActorData,
     to: wit::Address,
     request: Vec<u8>,
     timeout_ms: Option<u32>,
     encoding: Encoding,
+    important: bool,
 ) -> Delivered<Vec<u8>> {
+    let delivery = match important {
+        true => Delivery::Important,
+        false => me.me.delivery(),
+    };
     let how = CallOptions {
         timeout: ms(timeout_ms),
-        delivery: me.me.delivery(),
+        delivery,
         encoding,
     };
     let r = me
@@ -70,7 +76,7 @@ impl Host for ActorData {
         request: Vec<u8>,
         timeout_ms: Option<u32>,
     ) -> Delivered<Vec<u8>> {
-        call_in(self, to, request, timeout_ms, Encoding::Native).await
+        call_in(self, to, request, timeout_ms, Encoding::Native, false).await
     }
 
     async fn call_json(
@@ -79,7 +85,7 @@ impl Host for ActorData {
         request: Vec<u8>,
         timeout_ms: Option<u32>,
     ) -> Delivered<Vec<u8>> {
-        call_in(self, to, request, timeout_ms, Encoding::Json).await
+        call_in(self, to, request, timeout_ms, Encoding::Json, false).await
     }
 
     async fn call_async(
@@ -237,16 +243,7 @@ impl Host for ActorData {
         request: Vec<u8>,
         timeout_ms: Option<u32>,
     ) -> Delivered<Vec<u8>> {
-        let how = CallOptions {
-            timeout: ms(timeout_ms),
-            delivery: Delivery::Important,
-            encoding: Encoding::Native,
-        };
-        let r = self
-            .node
-            .call_with(&self.me.pid, Some(&self.me), &to.into(), request, how)
-            .await;
-        delivered(r)
+        call_in(self, to, request, timeout_ms, Encoding::Native, true).await
     }
 
     async fn send_response_important(
