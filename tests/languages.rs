@@ -1,0 +1,368 @@
+//! Actors in JavaScript and Python (built by `scripts/build-guests` with
+//! componentize-js and componentize-py from `examples/*-js`, `*-py` and
+//! `tests/guests/probe-*`) on the real host: every outcome of a call,
+//! deferred answers, errors as data, typed JSON across languages, the
+//! three-language chain, hot reload and hibernation keeping their state, a
+//! CPU budget stopping a looping handler, and a call across hosts.
+//!
+//! An interpreter's component is 12-18 MB: these tests share one compile
+//! cache (`target/test-cache/languages`), so each is compiled once per
+//! build of the host, and give the actors the memory an interpreter needs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wactor::{ActorState, DeliveryError, Node, NodeConfig, Pid};
+use wactor_e2e::binary::{wactor_cli, Host, NatsServer};
+use wactor_e2e::{at_once, exit_of, guest, guest_bytes, metric, repo_root, wait_until, SOON};
+
+/// The two languages: the probe, the counter and the typed example of each.
+const LANGS: [Lang; 2] = [
+    Lang {
+        name: "js",
+        probe: "probe-js",
+        counter: "counter-js",
+        stats: "stats-js",
+    },
+    Lang {
+        name: "python",
+        probe: "probe-py",
+        counter: "counter-py",
+        stats: "stats-py",
+    },
+];
+
+#[derive(Clone, Copy, Debug)]
+struct Lang {
+    name: &'static str,
+    probe: &'static str,
+    counter: &'static str,
+    stats: &'static str,
+}
+
+fn cache_dir() -> PathBuf {
+    repo_root().join("target/test-cache/languages")
+}
+
+/// What these actors get: the memory an interpreter needs (as their
+/// manifests ask), a CPU budget of 3 s, the shared compile cache.
+fn config() -> NodeConfig {
+    NodeConfig {
+        memory_limit_bytes: 256 << 20,
+        cpu_budget_ticks: 300,
+        cache_dir: Some(cache_dir()),
+        ..NodeConfig::default()
+    }
+}
+
+/// A node with `config` and the behaviours `names` loaded, each started
+/// once and registered under its name (as `wactor run` does).
+async fn start(config: NodeConfig, names: &[&str]) -> (Node, Vec<Pid>) {
+    let node = Node::new(config).expect("node");
+    let mut pids = Vec::new();
+    for name in names {
+        node.load(name, guest_bytes(name))
+            .await
+            .unwrap_or_else(|e| panic!("load {name}: {e}"));
+        let pid = node
+            .spawn(name, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        node.register(name, &pid)
+            .unwrap_or_else(|e| panic!("register {name}: {e}"));
+        pids.push(pid);
+    }
+    (node, pids)
+}
+
+/// A JSON call, its answer parsed.
+async fn ask(node: &Node, to: &str, request: Value) -> Result<Value, DeliveryError> {
+    let bytes = serde_json::to_vec(&request).expect("json");
+    let answer = node.call_json(to, bytes, Some(Duration::from_secs(30))).await?;
+    Ok(serde_json::from_slice(&answer)
+        .unwrap_or_else(|e| panic!("{to} answered {request} with no JSON ({e}): {:?}", String::from_utf8_lossy(&answer))))
+}
+
+/// A plain-text call, its answer as text.
+async fn ask_text(node: &Node, to: &str, text: &str) -> Result<String, DeliveryError> {
+    let answer = node
+        .call(to, text.as_bytes().to_vec(), Some(Duration::from_secs(30)))
+        .await?;
+    Ok(String::from_utf8(answer).expect("a text answer"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_outcome_of_a_call_from_js_and_python() {
+    for lang in LANGS {
+        let (node, pids) = start(config(), &[lang.probe]).await;
+        let probe = lang.probe;
+        // reply, and the actor runs on with its state
+        assert_eq!(ask(&node, probe, json!({"Add": 2})).await, Ok(json!(2)), "{lang:?}");
+        assert_eq!(ask(&node, probe, json!("Get")).await, Ok(json!(2)), "{lang:?}");
+        // defer: answered later, by a timer the actor set itself
+        let started = std::time::Instant::now();
+        assert_eq!(ask(&node, probe, json!({"Defer": 300})).await, Ok(json!("deferred")), "{lang:?}");
+        assert!(started.elapsed() >= Duration::from_millis(300), "{lang:?}: answered before its timer");
+        // reply_error: the transport-class error channel
+        assert_eq!(
+            ask(&node, probe, json!({"Fail": "no backend"})).await,
+            Err(DeliveryError::Remote("no backend".into())),
+            "{lang:?}"
+        );
+        // a request it cannot read is the caller's error; the actor runs on
+        match ask(&node, probe, json!({"Nonsense": 1})).await {
+            Err(DeliveryError::BadRequest(reason)) => assert!(reason.contains("unknown probe request"), "{lang:?}: {reason}"),
+            other => panic!("{lang:?}: a bad request got {other:?}"),
+        }
+        assert_eq!(ask(&node, probe, json!("Get")).await, Ok(json!(2)), "{lang:?}");
+        // reply-and-stop: the caller gets the answer, the actor ends normally
+        let mut exits = node.exits();
+        assert_eq!(ask(&node, probe, json!({"ReplyAndStop": "bye"})).await, Ok(json!("bye")), "{lang:?}");
+        assert_eq!(exit_of(&mut exits, &pids[0]).await.reason, "normal", "{lang:?}");
+        // stop: the caller gets terminated(reason) at once
+        let pid = node.spawn(probe, Vec::new()).await.expect("spawn again");
+        let to = pid.to_string();
+        let stopped = at_once("a stopping probe answers", async {
+            node.call_json(pid.clone(), br#"{"Stop":"enough"}"#.to_vec(), Some(Duration::from_secs(60)))
+                .await
+        })
+        .await;
+        assert_eq!(stopped, Err(DeliveryError::Terminated("enough".into())), "{lang:?} {to}");
+        assert_eq!(exit_of(&mut exits, &pid).await.reason, "enough", "{lang:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delivery_errors_reach_js_and_python_code_with_their_kind() {
+    for lang in LANGS {
+        let (node, _) = start(config(), &[lang.probe, "echo"]).await;
+        let call = |to: &str, important: bool| json!({"CallText": {"to": to, "text": "hi", "important": important}});
+        assert_eq!(ask(&node, lang.probe, call("echo", false)).await, Ok(json!({"Ok": "hi"})), "{lang:?}");
+        assert_eq!(ask(&node, lang.probe, call("echo", true)).await, Ok(json!({"Ok": "hi"})), "{lang:?}");
+        assert_eq!(
+            ask(&node, lang.probe, call("nobody", false)).await,
+            Ok(json!({"Err": {"kind": "unknown-process", "detail": null}})),
+            "{lang:?}"
+        );
+        // A call to itself would wait for ever: refused at once.
+        let answer = ask(&node, lang.probe, call(lang.probe, false)).await.expect("an answer");
+        assert_eq!(answer["Err"]["kind"], "not-allowed", "{lang:?}: {answer}");
+        let send = |to: &str| json!({"SendText": {"to": to, "text": "hi", "important": true}});
+        assert_eq!(ask(&node, lang.probe, send("echo")).await, Ok(json!({"Ok": null})), "{lang:?}");
+        assert_eq!(
+            ask(&node, lang.probe, send("nobody")).await,
+            Ok(json!({"Err": {"kind": "unknown-process", "detail": null}})),
+            "{lang:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn typed_json_between_rust_js_and_python_actors() {
+    for lang in LANGS {
+        let (node, _) = start(config(), &[lang.stats, lang.probe, "calculator"]).await;
+        // The Rust calculator's typed answers, read by JS or Python code.
+        assert_eq!(ask(&node, lang.probe, json!({"Divide": [7, 2]})).await, Ok(json!({"Ok": 3})), "{lang:?}");
+        assert_eq!(
+            ask(&node, lang.probe, json!({"Divide": [1, 0]})).await,
+            Ok(json!({"Err": "DivisionByZero"})),
+            "{lang:?}"
+        );
+        // The typed example: its own typed error, and the calculator's.
+        assert_eq!(ask(&node, lang.stats, json!("Mean")).await, Ok(json!({"Err": "NoData"})), "{lang:?}");
+        assert_eq!(ask(&node, lang.stats, json!({"Record": 4})).await, Ok(json!({"Ok": 1})), "{lang:?}");
+        assert_eq!(ask(&node, lang.stats, json!({"Record": 9})).await, Ok(json!({"Ok": 2})), "{lang:?}");
+        assert_eq!(ask(&node, lang.stats, json!("Mean")).await, Ok(json!({"Ok": 6})), "{lang:?}");
+        match ask(&node, lang.stats, json!({"Record": "four"})).await {
+            Err(DeliveryError::BadRequest(reason)) => assert!(reason.contains("Record"), "{lang:?}: {reason}"),
+            other => panic!("{lang:?}: a bad request got {other:?}"),
+        }
+        // A Rust actor's typed call in JSON reaches the JS or Python actor.
+        assert_eq!(ask(&node, lang.stats, json!("Reset")).await, Ok(json!({"Ok": 0})), "{lang:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_three_language_chain_names_each_hop() {
+    let (node, _) = start(config(), &["trio-js", "trio-py", "echo"]).await;
+    assert_eq!(
+        ask_text(&node, "trio-js", "hello").await,
+        Ok("trio-js > trio-py > echo: hello".to_string())
+    );
+    // Without its next hop, the chain says which hop failed and how.
+    let echo = node.whereis("echo").expect("echo");
+    let mut exits = node.exits();
+    assert!(node.stop(&echo, "normal"));
+    exit_of(&mut exits, &echo).await;
+    assert_eq!(
+        ask_text(&node, "trio-js", "hello").await,
+        Ok("trio-js > trio-py > echo failed (unknown-process): ".to_string())
+    );
+}
+
+/// The bytes of `name` with a custom section appended: a new version to
+/// the host (another content hash), the same behaviour.
+fn new_version(name: &str) -> Vec<u8> {
+    let mut bytes = guest_bytes(name);
+    let label = b"wactor-test-version";
+    let body = [&[label.len() as u8][..], label, b"2"].concat();
+    bytes.push(0); // a custom section
+    bytes.push(body.len() as u8);
+    bytes.extend_from_slice(&body);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hot_reload_keeps_a_js_and_a_python_actors_count() {
+    for lang in LANGS {
+        let (node, pids) = start(config(), &[lang.counter]).await;
+        let pid = &pids[0];
+        assert_eq!(ask_text(&node, lang.counter, "inc").await, Ok("1".into()), "{lang:?}");
+        assert_eq!(ask_text(&node, lang.counter, "inc").await, Ok("2".into()), "{lang:?}");
+        let before = node.version_of(pid).expect("a version");
+        let report = node.upgrade(lang.counter, new_version(lang.counter)).await.expect("the new version loads");
+        assert_eq!(report.upgraded, vec![pid.clone()], "{lang:?}: {report:?}");
+        let after = node.version_of(pid).expect("a version");
+        assert_ne!(before.hash, after.hash, "{lang:?}: still on the old version");
+        assert_eq!(ask_text(&node, lang.counter, "get").await, Ok("2".into()), "{lang:?}");
+        assert_eq!(ask_text(&node, lang.counter, "inc").await, Ok("3".into()), "{lang:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn js_and_python_actors_hibernate_and_wake_with_their_count() {
+    for lang in LANGS {
+        let config = NodeConfig {
+            hibernate_after: Some(Duration::from_millis(200)),
+            ..config()
+        };
+        let (node, pids) = start(config, &[lang.counter]).await;
+        let pid = &pids[0];
+        assert_eq!(ask_text(&node, lang.counter, "inc").await, Ok("1".into()), "{lang:?}");
+        assert_eq!(ask_text(&node, lang.counter, "inc").await, Ok("2".into()), "{lang:?}");
+        wait_until(&format!("{} hibernates", lang.counter), SOON, || {
+            node.state(pid) == Some(ActorState::Hibernating)
+        })
+        .await;
+        let wakes = metric(&node, "wactor_wakes_total");
+        assert_eq!(ask_text(&node, lang.counter, "inc").await, Ok("3".into()), "{lang:?}");
+        assert_eq!(metric(&node, "wactor_wakes_total"), wakes + 1, "{lang:?}: no wake");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cpu_budget_stops_a_looping_js_and_python_handler() {
+    for lang in LANGS {
+        let (node, pids) = start(config(), &[lang.probe]).await;
+        let mut exits = node.exits();
+        let started = std::time::Instant::now();
+        let spun = at_once("a spinning handler's caller hears of it", ask(&node, lang.probe, json!("Spin"))).await;
+        match spun {
+            Err(DeliveryError::Terminated(reason)) => {
+                assert!(reason.contains("CPU budget"), "{lang:?}: {reason}")
+            }
+            other => panic!("{lang:?}: a spinning handler's caller got {other:?}"),
+        }
+        // 300 ticks of 10 ms: the budget, not the call timeout, ended it.
+        assert!(started.elapsed() < Duration::from_secs(5), "{lang:?}: took {:?}", started.elapsed());
+        let exit = exit_of(&mut exits, &pids[0]).await;
+        assert!(exit.reason.contains("CPU budget"), "{lang:?}: {}", exit.reason);
+    }
+}
+
+/// A fresh directory with the built actors `names` (and their manifests).
+fn actors_dir_with(names: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for name in names {
+        let wasm = guest(name);
+        std::fs::copy(&wasm, dir.path().join(format!("{name}.wasm"))).expect("copy wasm");
+        let manifest = wasm.with_extension("toml");
+        if manifest.exists() {
+            std::fs::copy(&manifest, dir.path().join(format!("{name}.toml"))).expect("copy manifest");
+        }
+    }
+    dir
+}
+
+fn cache_arg() -> String {
+    cache_dir().to_str().expect("a UTF-8 path").to_string()
+}
+
+fn cli_call(url: &str, args: &[&str]) -> (bool, String) {
+    let mut all = vec!["call", "--host", url];
+    all.extend_from_slice(args);
+    let out = wactor_cli(&all, b"");
+    let text = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
+    (out.status.success(), format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn wactor_call_trio_js_hello_through_three_languages() {
+    let dir = actors_dir_with(&["trio-js", "trio-py", "echo", "counter-js", "counter-py"]);
+    let mut host = Host::start_with(dir.path(), &["--cache-dir", &cache_arg()]);
+    let url = host.ready_url();
+    let (ok, out) = cli_call(&url, &["trio-js", "hello"]);
+    assert!(ok, "{out}");
+    assert_eq!(out, "trio-js > trio-py > echo: hello");
+    // The counters as a user runs them, with their manifests.
+    for name in ["counter-js", "counter-py"] {
+        assert_eq!(cli_call(&url, &[name, "inc"]), (true, "1".to_string()), "{name}");
+        assert_eq!(cli_call(&url, &[name, "get"]), (true, "1".to_string()), "{name}");
+    }
+    host.terminate();
+}
+
+#[test]
+fn a_js_and_a_python_actor_call_and_send_across_hosts() {
+    let nats = NatsServer::start();
+    let dir = actors_dir_with(&["probe-js", "probe-py", "echo"]);
+    let cache = cache_arg();
+    let url_nats = nats.url();
+    let mut alpha = Host::start_with(
+        dir.path(),
+        &["--nats", &url_nats, "--node", "alpha", "--cache-dir", &cache],
+    );
+    let mut beta = Host::start_with(
+        dir.path(),
+        &["--nats", &url_nats, "--node", "beta", "--cache-dir", &cache],
+    );
+    alpha.expect_line(&["node up", "node=beta"]);
+    beta.expect_line(&["node up", "node=alpha"]);
+    let url = alpha.ready_url();
+    beta.ready_url();
+    for probe in ["probe-js", "probe-py"] {
+        let ask = |request: Value| {
+            let body = request.to_string();
+            let (ok, out) = cli_call(&url, &[probe, "--json", &body]);
+            assert!(ok, "{probe} {body}: {out}");
+            serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("{probe}: {out}: {e}"))
+        };
+        for important in [false, true] {
+            assert_eq!(
+                ask(json!({"CallText": {"to": "echo@beta", "text": "over", "important": important}})),
+                json!({"Ok": "over"}),
+                "{probe} important={important}"
+            );
+        }
+        // Important delivery: acknowledged by the other host, or refused
+        // with the reason.
+        assert_eq!(
+            ask(json!({"SendText": {"to": "echo@beta", "text": "hi", "important": true}})),
+            json!({"Ok": null}),
+            "{probe}"
+        );
+        assert_eq!(
+            ask(json!({"SendText": {"to": "nobody@beta", "text": "hi", "important": true}})),
+            json!({"Err": {"kind": "unknown-process", "detail": null}}),
+            "{probe}"
+        );
+        assert_eq!(
+            ask(json!({"CallText": {"to": "echo@gamma", "text": "x", "important": true}})),
+            json!({"Err": {"kind": "no-connection", "detail": null}}),
+            "{probe}"
+        );
+    }
+    alpha.terminate();
+    beta.terminate();
+}
