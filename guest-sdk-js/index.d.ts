@@ -46,15 +46,15 @@ export class RegisterError extends Error {
 
 /** Names one actor process, anywhere in a cluster (id 0: the host). */
 export class Pid {
-  constructor(node: string, id: number | bigint, creation: number | bigint);
+  constructor(node: string, id: number | bigint | string, creation: number | bigint | string);
   readonly node: string;
-  readonly id: number;
-  readonly creation: number;
+  readonly id: bigint;
+  readonly creation: bigint;
   isHost(): boolean;
   equals(other: unknown): boolean;
   toString(): string;
-  toJSON(): { node: string; id: number; creation: number };
-  static from(value: Pid | { node: string; id: number; creation: number }): Pid;
+  toJSON(): { node: string; id: string; creation: string };
+  static from(value: Pid | { node: string; id: number | string | bigint; creation: number | string | bigint }): Pid;
 }
 
 /** Identifies one pending call; the top bit of idHi is its encoding. */

@@ -16,7 +16,7 @@ import { Glue, InitFailed } from './glue.js';
 import { Pid, Ref } from './types.js';
 
 const toPid = (p) => new Pid(p.node, p.id, p.creation);
-const witPid = (p) => ({ node: p.node, id: BigInt(p.id), creation: BigInt(p.creation) });
+const witPid = (p) => ({ node: p.node, id: p.id, creation: p.creation });
 const toRef = (r) => new Ref(r.idHi, r.idLo, r.deadlineMs);
 const witRef = (r) => ({ idHi: r.idHi, idLo: r.idLo, deadlineMs: BigInt(r.deadlineMs) });
 const witAddress = (to) => (to instanceof Pid ? { tag: 'pid', val: witPid(to) } : { tag: 'name', val: String(to) });

@@ -3,17 +3,22 @@
 /** The top bit of a ref's idHi: set when the call is in JSON. */
 export const JSON_BIT = 1n << 63n;
 
-/** Names one actor process, anywhere in a cluster (id 0: the host itself). */
+/**
+ * Names one actor process, anywhere in a cluster (id 0: the host itself).
+ * `id` and `creation` are 64-bit (BigInt): a node's creation is a random
+ * 64-bit number. In JSON they are written as decimal strings, which
+ * Pid.from reads back exactly.
+ */
 export class Pid {
   constructor(node, id, creation) {
     this.node = String(node);
-    this.id = Number(id);
-    this.creation = Number(creation);
+    this.id = BigInt(id);
+    this.creation = BigInt(creation);
     Object.freeze(this);
   }
 
   isHost() {
-    return this.id === 0;
+    return this.id === 0n;
   }
 
   equals(other) {
@@ -25,7 +30,7 @@ export class Pid {
   }
 
   toJSON() {
-    return { node: this.node, id: this.id, creation: this.creation };
+    return { node: this.node, id: String(this.id), creation: String(this.creation) };
   }
 
   /** A Pid from its JSON form (or a Pid). */
