@@ -492,3 +492,75 @@ fn a_js_and_a_python_actor_call_and_send_across_hosts() {
     alpha.terminate();
     beta.terminate();
 }
+
+#[test]
+fn wactor_new_lang_js_and_python_write_projects_that_test_build_and_answer() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let path = work.path().display().to_string();
+    let built = work.path().join("built");
+    for (name, lang) in [("greeter-js", "js"), ("greeter-py", "python")] {
+        let out = wactor_cli(&["new", name, "--lang", lang, "--path", &path], b"");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let project = work.path().join(name);
+        // Its own unit tests pass, on the SDK's fake host.
+        let tested = if lang == "js" {
+            let linked = std::process::Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--no-package-lock"])
+                .current_dir(&project)
+                .status()
+                .expect("run npm");
+            assert!(linked.success(), "npm install in {name}");
+            std::process::Command::new("node")
+                .args(["--test", "test/"])
+                .current_dir(&project)
+                .output()
+                .expect("run node --test")
+        } else {
+            std::process::Command::new("python3")
+                .args(["-m", "unittest", "-v"])
+                .env("PYTHONPATH", repo_root().join("guest-sdk-py"))
+                .current_dir(&project)
+                .output()
+                .expect("run python3 -m unittest")
+        };
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&tested.stdout),
+            String::from_utf8_lossy(&tested.stderr)
+        );
+        assert!(tested.status.success(), "{name}'s unit tests: {report}");
+        assert!(
+            report.contains("pass 3") || report.contains("Ran 3 tests"),
+            "{name}: {report}"
+        );
+        // It builds into NAME.wasm, with its manifest beside it.
+        let status = std::process::Command::new(repo_root().join("scripts/build-guests"))
+            .arg("--crate")
+            .arg(&project)
+            .arg("--out")
+            .arg(&built)
+            .status()
+            .expect("run scripts/build-guests");
+        assert!(status.success(), "scripts/build-guests --crate {name} failed");
+        assert!(built.join(format!("{name}.wasm")).is_file(), "{name}.wasm");
+        let manifest =
+            std::fs::read_to_string(built.join(format!("{name}.toml"))).expect("the manifest is copied");
+        let parsed = wactor::Manifest::parse(&manifest, &built).expect("the scaffolded manifest is valid");
+        assert_eq!(parsed.memory_limit, Some(256 << 20), "{name}: {parsed:?}");
+    }
+    let mut host = Host::start_with(&built, &["--cache-dir", &cache_arg()]);
+    let url = host.ready_url();
+    for name in ["greeter-js", "greeter-py"] {
+        assert_eq!(
+            cli_call(&url, &[name, "world"]),
+            (true, "hello, world! (call 1)".to_string()),
+            "{name}"
+        );
+        assert_eq!(
+            cli_call(&url, &[name, "you"]),
+            (true, "hello, you! (call 2)".to_string()),
+            "{name}"
+        );
+    }
+    host.terminate();
+}
