@@ -3,7 +3,8 @@
 //! `tests/guests/probe-*`) on the real host: every outcome of a call,
 //! deferred answers, errors as data, typed JSON across languages, the
 //! three-language chain, hot reload and hibernation keeping their state, a
-//! CPU budget stopping a looping handler, and a call across hosts.
+//! CPU budget stopping a looping handler, the memory limit holding, calls
+//! and important sends across hosts, and `wactor new --lang`.
 //!
 //! An interpreter's component is 12-18 MB: these tests share one compile
 //! cache (`target/test-cache/languages`), so each is compiled once per
@@ -388,6 +389,34 @@ async fn the_cpu_budget_stops_a_looping_js_and_python_handler() {
         let exit = exit_of(&mut exits, &pids[0]).await;
         assert!(
             exit.reason.contains("cpu budget exceeded"),
+            "{lang_name}: {}",
+            exit.reason
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_memory_limit_stops_a_js_and_a_python_actor_growing_past_it() {
+    for lang in LANGS {
+        let lang_name = lang.name;
+        let (node, pids) = start(config(), &[lang.probe]).await;
+        let mut exits = node.exits();
+        // 16 MiB more fit in the 256 MiB the interpreter is given...
+        assert_eq!(
+            ask(&node, lang.probe, json!({"Alloc": 16})).await,
+            Ok(json!(1)),
+            "{lang_name}"
+        );
+        // ...512 MiB more do not: the instance traps, its caller hears why.
+        match ask(&node, lang.probe, json!({"Alloc": 512})).await {
+            Err(DeliveryError::Terminated(reason)) => {
+                assert!(reason.contains("memory limit exceeded"), "{lang_name}: {reason}")
+            }
+            other => panic!("{lang_name}: growing past the limit got {other:?}"),
+        }
+        let exit = exit_of(&mut exits, &pids[0]).await;
+        assert!(
+            exit.reason.contains("memory limit exceeded"),
             "{lang_name}: {}",
             exit.reason
         );

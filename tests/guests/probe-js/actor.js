@@ -10,6 +10,7 @@
 //   {"CallText": {"to", "text", "important"}} -> {"Ok": answer} | {"Err": {"kind", "detail"}}
 //   {"SendText": {"to", "text", "important"}} -> {"Ok": null} | {"Err": {"kind", "detail"}}
 //   "Spin" -> never returns (the CPU budget stops it)
+//   {"Alloc": mib} -> holds mib MiB more (the memory limit stops it)
 //   "Whoami" -> this actor's pid, as text
 
 import { Actor, Call, DeliveryError, defer, reply, replyAndStop, stop } from '@wactor/guest';
@@ -24,6 +25,10 @@ export default class Probe extends Actor {
     this.count = 0;
   }
 
+  toState() {
+    return { count: this.count };
+  }
+
   handleCall(ctx, call, request) {
     if (request === 'Get') return reply(this.count);
     if (request === 'Whoami') return reply(String(ctx.selfPid()));
@@ -35,6 +40,12 @@ export default class Probe extends Actor {
     const [kind] = Object.keys(request ?? {});
     const arg = request?.[kind];
     switch (kind) {
+      case 'Alloc': {
+        const block = new Uint8Array(arg * 1024 * 1024);
+        block.fill(1);
+        this.held = (this.held ?? []).concat([block]);
+        return reply(this.held.length);
+      }
       case 'Add':
         this.count += arg;
         return reply(this.count);

@@ -13,6 +13,9 @@ class Probe(Actor):
     def init(self, ctx, args):
         self.count = 0
 
+    def to_state(self):
+        return {"count": self.count}
+
     def handle_call(self, ctx, call, request):
         match request:
             case "Get":
@@ -22,6 +25,9 @@ class Probe(Actor):
             case "Spin":
                 while True:
                     self.count += 1
+            case {"Alloc": int(mib)}:
+                self.held = getattr(self, "held", []) + [bytearray(b"\x01" * (mib << 20))]
+                return Reply(len(self.held))
             case {"Add": int(n)}:
                 self.count += n
                 return Reply(self.count)
