@@ -430,7 +430,14 @@ async fn a_single_worker_does_its_jobs_one_after_another() {
 /// whose calls land on 4 distinct workers.
 #[tokio::test]
 async fn the_example_manifest_starts_pool_worker_as_a_pool_of_four() {
-    let node = Node::new(wactor::NodeConfig::default()).unwrap();
+    // The directory holds the JavaScript and Python examples too, whose
+    // components take seconds each to compile: a compile cache shared by
+    // the test runs compiles them once.
+    let node = Node::new(wactor::NodeConfig {
+        cache_dir: Some(wactor_e2e::repo_root().join("target/test-cache/examples")),
+        ..wactor::NodeConfig::default()
+    })
+    .unwrap();
     let report = wactor::watch::load_dir(&node, &actors_dir()).await.unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert!(report.started.iter().any(|b| b == "pool-worker"));
